@@ -1,0 +1,3 @@
+from eegdeploy.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,110 @@
+"""Writing files so that nothing half-written is ever left behind.
+
+Every artifact goes to a temporary file in the destination folder and is
+renamed into place when complete (rename is atomic on one filesystem). A
+``Staging`` folder collects a whole run's artifacts and moves them into the
+output folder only when the run succeeded.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any, Iterator
+
+from eegdeploy.errors import OutputError
+
+TMP_PREFIX = ".eegdeploy-tmp-"
+
+
+def ensure_writable_dir(path: Path) -> Path:
+    """Create ``path`` if needed and check we can write there; one clear error otherwise."""
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise OutputError(f"cannot create output folder {str(path)!r} ({err.strerror or err})",
+                          fix="choose another --out") from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise OutputError(f"output folder {str(path)!r} is not writable", fix="choose another --out or fix its permissions")
+    return path
+
+
+@contextlib.contextmanager
+def atomic_path(path: Path | str, suffix: str = "") -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; rename it onto ``path`` if the block succeeds."""
+    path = Path(path)
+    ensure_writable_dir(path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=TMP_PREFIX, suffix=suffix or path.suffix, dir=path.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp_path.unlink()
+        raise
+
+
+def write_bytes(path: Path | str, data: bytes) -> Path:
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+    return Path(path)
+
+
+def write_text(path: Path | str, text: str) -> Path:
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    return Path(path)
+
+
+def write_json(path: Path | str, obj: Any) -> Path:
+    return write_text(path, json.dumps(obj, indent=2, sort_keys=False, allow_nan=False) + "\n")
+
+
+class Staging:
+    """A temporary folder beside ``out``; ``commit()`` moves its files into ``out``.
+
+    Used by ``compress``: a run that fails or is interrupted never touches the
+    output folder, and previous artifacts there stay as they were.
+
+    >>> with Staging(Path("reports/run")) as stage:   # doctest: +SKIP
+    ...     write_json(stage.path / "report.json", {...})
+    ...     stage.commit()
+    """
+
+    def __init__(self, out: Path | str) -> None:
+        self.out = Path(out)
+        self.path: Path = Path()
+        self.committed: list[Path] = []
+
+    def __enter__(self) -> "Staging":
+        parent = self.out.resolve().parent
+        ensure_writable_dir(parent)
+        if self.out.exists() and not self.out.is_dir():
+            raise OutputError(f"output path {str(self.out)!r} exists and is not a folder", fix="choose another --out")
+        if self.out.exists() and not os.access(self.out, os.W_OK | os.X_OK):
+            raise OutputError(f"output folder {str(self.out)!r} is not writable", fix="choose another --out or fix its permissions")
+        self.path = Path(tempfile.mkdtemp(prefix=TMP_PREFIX, dir=parent))
+        return self
+
+    def commit(self) -> list[Path]:
+        """Move every staged file into ``out`` (each by an atomic rename)."""
+        ensure_writable_dir(self.out)
+        moved = []
+        for src in sorted(self.path.rglob("*")):
+            if src.is_file():
+                dest = self.out / src.relative_to(self.path)
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(src, dest)
+                moved.append(dest)
+        self.committed = moved
+        return moved
+
+    def __exit__(self, *exc: object) -> None:
+        shutil.rmtree(self.path, ignore_errors=True)
