@@ -1,0 +1,189 @@
+"""Building models by architecture name.
+
+Architecture names:
+- ``torcheeg:<Class>``: a CNN from ``torcheeg.models.cnn`` (CCNN, FBCCNN, TSCeption, EEGNet, ...);
+- ``eegdeploy:<Class>``: a seed architecture of ours (``eegdeploy.models.seed``);
+- ``package.module:Class``: any importable ``nn.Module`` (the user's own).
+
+torcheeg's ``torcheeg/models/__init__.py`` imports every model family, and its
+graph models import ``torch_scatter`` at import time, which has no wheel for
+this torch. CNNs need none of that, so when ``torch_scatter`` is missing we
+register ``torcheeg.models`` as a bare package (its ``__path__`` only, without
+running its ``__init__``) and import ``torcheeg.models.cnn`` directly. With
+``torch_scatter`` installed, the normal import path is used unchanged.
+
+Models that rewrite their own weights in ``forward`` (max-norm: EEGNet,
+FBCNet, ...) are made plain: the constraint is applied once and the layer is
+swapped for a plain ``Conv2d``/``Linear`` with identical output. Training keeps
+the constraint through ``maxnorm_constraints`` (applied after each step).
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import inspect
+import sys
+import types
+from pathlib import Path
+from typing import Any, Mapping
+
+import torch
+import torch.nn as nn
+
+from eegdeploy.errors import ConfigError, InputError, unknown_name
+
+
+def import_torcheeg_cnn() -> types.ModuleType:
+    """Import ``torcheeg.models.cnn`` whether or not ``torch_scatter`` is installed."""
+    if "torcheeg.models.cnn" in sys.modules:
+        return sys.modules["torcheeg.models.cnn"]
+    if importlib.util.find_spec("torcheeg") is None:
+        raise ConfigError("torcheeg is not installed", fix="pip install 'eegdeploy[full]'")
+    if importlib.util.find_spec("torch_scatter") is None and "torcheeg.models" not in sys.modules:
+        import torcheeg
+
+        bare = types.ModuleType("torcheeg.models")
+        bare.__path__ = [str(Path(torcheeg.__file__).parent / "models")]
+        bare.__package__ = "torcheeg.models"
+        sys.modules["torcheeg.models"] = bare
+    return importlib.import_module("torcheeg.models.cnn")
+
+
+def _seed_module() -> types.ModuleType:
+    return importlib.import_module("eegdeploy.models.seed")
+
+
+def resolve_arch(arch: str) -> type[nn.Module]:
+    """Turn an architecture name into a class; unknown names list what exists."""
+    if ":" not in arch:
+        raise ConfigError(f"invalid architecture {arch!r}",
+                          fix="use 'torcheeg:CCNN', 'eegdeploy:EEGNetBCI' or 'package.module:Class'")
+    prefix, name = arch.split(":", 1)
+    if prefix == "torcheeg":
+        cnn = import_torcheeg_cnn()
+        valid = sorted(n for n, v in vars(cnn).items() if isinstance(v, type) and issubclass(v, nn.Module))
+        cls = getattr(cnn, name, None)
+        if cls is None:
+            raise unknown_name("torcheeg CNN", name, valid)
+        return cls
+    if prefix == "eegdeploy":
+        seed = _seed_module()
+        valid = sorted(getattr(seed, "ARCHITECTURES", {}))
+        cls = getattr(seed, "ARCHITECTURES", {}).get(name)
+        if cls is None:
+            raise unknown_name("eegdeploy architecture", name, valid)
+        return cls
+    try:
+        module = importlib.import_module(prefix)
+    except ImportError as err:
+        raise ConfigError(f"cannot import module {prefix!r} for --arch {arch!r} ({err})",
+                          fix="check the spelling and that the module is on PYTHONPATH") from None
+    cls = getattr(module, name, None)
+    if not (isinstance(cls, type) and issubclass(cls, nn.Module)):
+        raise ConfigError(f"{arch!r} is not an nn.Module class", fix="give package.module:Class of an nn.Module")
+    return cls
+
+
+def _plain_kwargs(kwargs: Mapping[str, Any]) -> dict[str, Any]:
+    # TOML has no tuples; torcheeg expects tuples for sizes (grid_size=(9, 9)).
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in kwargs.items()}
+
+
+def build_model(arch: str, kwargs: Mapping[str, Any] | None = None) -> nn.Module:
+    """Instantiate ``arch`` with ``kwargs``, in eval mode, with max-norm layers made plain."""
+    cls = resolve_arch(arch)
+    kw = _plain_kwargs(kwargs or {})
+    try:
+        model = cls(**kw)
+    except TypeError as err:
+        params = [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
+        raise ConfigError(f"cannot build {arch} with {kw}: {err}",
+                          fix=f"valid keyword arguments are: {', '.join(params)}") from None
+    except Exception as err:  # torcheeg bugs surface here (e.g. ATCNet's eps=False)
+        raise ConfigError(f"{arch} failed to build with {kw}: {type(err).__name__}: {err}",
+                          fix="check the architecture's arguments") from None
+    sanitize_maxnorm(model)
+    return model.eval()
+
+
+def maxnorm_constraints(model: nn.Module) -> dict[str, float]:
+    """Module names → max-norm recorded by ``sanitize_maxnorm`` (for training)."""
+    return {name: float(m._eegdeploy_max_norm) for name, m in model.named_modules()
+            if hasattr(m, "_eegdeploy_max_norm")}
+
+
+@torch.no_grad()
+def apply_maxnorm(model: nn.Module) -> None:
+    """Re-apply the max-norm constraints after an optimiser step (what the original forward did)."""
+    for m in model.modules():
+        limit = getattr(m, "_eegdeploy_max_norm", None)
+        if limit is not None and getattr(m, "weight", None) is not None:
+            m.weight.copy_(torch.renorm(m.weight, p=2, dim=0, maxnorm=limit))
+
+
+@torch.no_grad()
+def sanitize_maxnorm(model: nn.Module) -> list[str]:
+    """Replace layers that renormalise their weights inside ``forward`` by plain layers.
+
+    The constraint is applied once (what the first forward would do), so the
+    outputs are identical; the limit is remembered on the new layer.
+    """
+    replaced = []
+    for parent_name, parent in list(model.named_modules()):
+        for child_name, child in list(parent.named_children()):
+            base = _plain_base(child)
+            if base is None:
+                continue
+            limit = getattr(child, "max_norm", None)
+            active = getattr(child, "doWeightNorm", True)
+            new = _clone_as(child, base)
+            if active and limit is not None:
+                new.weight.copy_(torch.renorm(new.weight, p=2, dim=0, maxnorm=float(limit)))
+                new._eegdeploy_max_norm = float(limit)
+            new.train(child.training)
+            setattr(parent, child_name, new)
+            replaced.append(f"{parent_name}.{child_name}".lstrip("."))
+    return replaced
+
+
+def _plain_base(m: nn.Module) -> type[nn.Module] | None:
+    if not hasattr(m, "max_norm"):
+        return None
+    for base in (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear):
+        if isinstance(m, base) and type(m) is not base:
+            return base
+    return None
+
+
+def _clone_as(m: nn.Module, base: type[nn.Module]) -> nn.Module:
+    if base is nn.Linear:
+        new = nn.Linear(m.in_features, m.out_features, bias=m.bias is not None)
+    else:
+        new = base(m.in_channels, m.out_channels, m.kernel_size, stride=m.stride, padding=m.padding,
+                   dilation=m.dilation, groups=m.groups, bias=m.bias is not None, padding_mode=m.padding_mode)
+    new.load_state_dict(m.state_dict())
+    return new.to(next(m.parameters()).dtype)
+
+
+def check_input(model: nn.Module, shape: tuple[int, ...], num_classes: int | None = None) -> torch.Tensor:
+    """Run one batch of zeros through ``model``; a clear error if it rejects ``shape``."""
+    example = torch.zeros((2, *shape))
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            out = model(example)
+    except Exception as err:
+        msg = str(err).splitlines()[0][:200]
+        raise InputError(f"the model rejects input shape {list(shape)} ({type(err).__name__}: {msg})",
+                         fix="pass the shape the model was built for with --input-shape or the right --profile") from None
+    finally:
+        model.train(was_training)
+    if not isinstance(out, torch.Tensor) or out.dim() != 2:
+        raise InputError(f"the model's output is {tuple(getattr(out, 'shape', ()))}, expected (batch, classes) logits",
+                         fix="wrap the model so forward returns one logits tensor")
+    if num_classes is not None and out.shape[1] != num_classes:
+        raise InputError(f"the model outputs {out.shape[1]} classes but {num_classes} class names are given",
+                         fix="fix the profile's classes or the model's num_classes")
+    return example[:1]
