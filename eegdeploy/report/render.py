@@ -1,0 +1,160 @@
+"""Renderers beside the result: a Rich table for the terminal, Markdown for disk."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.table import Table
+
+from eegdeploy.report.schema import CompressResult
+
+
+def _num(n: float | int | None) -> str:
+    if n is None:
+        return "n/a"
+    n = float(n)
+    for unit, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if abs(n) >= scale:
+            return f"{n / scale:.2f}{unit}"
+    return f"{n:.0f}" if n == int(n) else f"{n:.3g}"
+
+
+def _bytes(n: int | None) -> str:
+    if n is None:
+        return "n/a"
+    for unit, scale in (("MB", 1e6), ("kB", 1e3)):
+        if n >= scale:
+            return f"{n / scale:.2f} {unit}"
+    return f"{n} B"
+
+
+def _pct(x: float | None) -> str:
+    return "n/a" if x is None else f"{100 * x:.1f}%"
+
+
+def summary_rows(result: CompressResult) -> list[tuple[str, str, str, str]]:
+    """(figure, baseline, slim, change) rows shared by the terminal and Markdown renderers."""
+    b, s = result.baseline, result.slim
+    rows: list[tuple[str, str, str, str]] = []
+
+    def ratio(key: str) -> str:
+        r = result.ratio(key)
+        return "n/a" if r is None else f"{r:.2f}x ({(1 - r) * 100:+.1f}% less)".replace("+-", "-").replace("(-", "(+")
+
+    rows.append(("params", _num(b.params), _num(s.params), ratio("params")))
+    if s.nonzero_params is not None:
+        nz_b = b.nonzero_params if b.nonzero_params is not None else b.params
+        rows.append(("non-zero params", _num(nz_b), _num(s.nonzero_params), f"{s.nonzero_params / max(nz_b, 1):.2f}x"))
+    rows.append(("MACs", _num(b.macs), _num(s.macs), ratio("macs")))
+    rows.append(("FLOPs", _num(b.flops), _num(s.flops), ratio("flops")))
+    acc_change = "n/a"
+    if b.accuracy is not None and s.accuracy is not None:
+        acc_change = f"{100 * (s.accuracy - b.accuracy):+.1f} pts"
+    rows.append(("test accuracy", _pct(b.accuracy), _pct(s.accuracy), acc_change))
+    rows.append(("ONNX size", _bytes(b.onnx_bytes), _bytes(s.onnx_bytes), ratio("onnx_bytes")))
+    for runtime in sorted(b.latency_ms):
+        for batch in sorted(b.latency_ms[runtime], key=int):
+            sp = result.speedup(runtime, batch)
+            bl = b.latency_ms[runtime][batch]["p50"]
+            sl = s.latency_ms.get(runtime, {}).get(batch, {}).get("p50")
+            rows.append((f"{runtime} p50, batch {batch}", f"{bl:.3f} ms",
+                         "n/a" if sl is None else f"{sl:.3f} ms", "n/a" if sp is None else f"{sp:.2f}x faster"))
+    return rows
+
+
+def to_table(result: CompressResult) -> Table:
+    """Baseline vs slim, with the ratio of each figure."""
+    r = result.recipe
+    title = (f"{result.model['name']}: {r['method']} ratio {r['ratio']}, recover {r['recover']}"
+             f" ({result.environment.get('threads')} thread(s))")
+    table = Table(title=title, title_justify="left")
+    table.add_column("figure")
+    table.add_column("baseline", justify="right")
+    table.add_column("slim", justify="right")
+    table.add_column("change", justify="right")
+    for row in summary_rows(result):
+        table.add_row(*row)
+    return table
+
+
+def markdown_table(header: list[str], rows: list[list[Any]] | list[tuple[Any, ...]]) -> str:
+    def esc(v: Any) -> str:
+        return str(v).replace("|", "\\|")
+
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(esc(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def to_markdown(result: CompressResult, *, plots: list[str] = ()) -> str:
+    """report.md: the summary, parity, recipe, data, environment, plots, notes."""
+    d = result.to_dict()
+    m, r, data, env = d["model"], d["recipe"], d["data"], d["environment"]
+    parts = [
+        f"# eegdeploy report: {m['name']}",
+        "",
+        f"Architecture `{m['arch']}`, input {m['input_shape']}, {m['num_classes']} classes. "
+        f"Method **{r['method']}** at ratio {r['ratio']}, recovery **{r['recover']}** "
+        f"({r['epochs']} epochs), seed {r['seed']}. eegdeploy {d['eegdeploy_version']}.",
+        "",
+        "## Baseline vs slim",
+        "",
+        markdown_table(["figure", "baseline", "slim", "change"], summary_rows(result)),
+        "",
+        "Every figure above was measured in this run; latencies of baseline and slim were measured "
+        "side by side (interleaved, same process, same threads).",
+        "",
+        "## Verification",
+        "",
+        markdown_table(["check", "max abs difference"], [
+            ["slim vs pruned (masked) model, PyTorch", f"{d['parity']['slim_vs_pruned_max_abs']:.3g}"],
+            ["slim ONNX (onnxruntime) vs slim PyTorch", f"{d['parity']['onnx_vs_torch_max_abs']:.3g}"],
+        ]),
+        "",
+    ]
+    extras = d.get("extras", {})
+    if extras.get("counting"):
+        parts += ["## Counting", "", str(extras["counting"].get("convention", "")), ""]
+        for stage in ("baseline", "slim"):
+            c = extras["counting"].get(stage)
+            if c and c.get("counters"):
+                rows = [[name, _num(v.get("macs")), ", ".join(c.get("skipped_ops", {}).get(name, [])) or "-"]
+                        for name, v in c["counters"].items()]
+                parts += [f"{stage}:", "", markdown_table(["counter", "MACs", "operators skipped"], rows), ""]
+                for warn in c.get("disagreements", []):
+                    parts.append(f"- {warn}")
+                parts.append("")
+    if extras.get("plan"):
+        plan = extras["plan"]
+        rows = [[g, plan["sizes"][g], len(k), plan["sizes"][g] - len(k)] for g, k in plan["keep"].items()]
+        parts += ["## Pruning plan", "", markdown_table(["group (layer)", "channels", "kept", "removed"], rows), ""]
+        for note in plan.get("notes", []):
+            parts.append(f"- {note}")
+        parts.append("")
+    if extras.get("training"):
+        parts += ["## Training", ""]
+        for name, t in extras["training"].items():
+            parts.append(f"- {name}: best validation accuracy {_pct(t.get('best_val_accuracy'))} at epoch "
+                         f"{t.get('best_epoch')} of {t.get('epochs_run')}, {t.get('seconds', 0):.1f} s")
+        parts.append("")
+    for note in extras.get("notes", []):
+        parts.append(f"- {note}")
+    if extras.get("notes"):
+        parts.append("")
+    if plots:
+        parts += ["## Plots", ""]
+        parts += [f"![{p}]({p})" for p in plots]
+        parts.append("")
+    parts += [
+        "## Data",
+        "",
+        f"Source `{data['source']}`: {data['n_train']} train, {data['n_val']} validation, {data['n_test']} test samples.",
+        "",
+        "## Environment and timings",
+        "",
+        markdown_table(["item", "value"], [[k, v] for k, v in env.items()]),
+        "",
+        markdown_table(["stage", "seconds"], [[k, f"{v:.2f}"] for k, v in d["timings_s"].items()]),
+        "",
+    ]
+    return "\n".join(parts)
