@@ -1,0 +1,115 @@
+"""Flags and helpers shared by several commands (no heavy imports at module level)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from eegdeploy.errors import ConfigError, invalid_value
+
+
+def parse_shape(text: str) -> tuple[int, ...]:
+    try:
+        shape = tuple(int(v) for v in text.replace("x", ",").split(",") if v.strip())
+    except ValueError:
+        raise invalid_value("input-shape", text, "comma-separated positive integers such as 4,9,9") from None
+    if not shape or any(v < 1 for v in shape):
+        raise invalid_value("input-shape", text, "comma-separated positive integers such as 4,9,9")
+    return shape
+
+
+def parse_ints(text: str, field: str) -> tuple[int, ...]:
+    try:
+        values = tuple(int(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise invalid_value(field, text, "comma-separated positive integers such as 1,64") from None
+    if not values or any(v < 1 for v in values):
+        raise invalid_value(field, text, "comma-separated positive integers such as 1,64")
+    return values
+
+
+def parse_json_object(text: str | None, field: str) -> dict[str, Any]:
+    if not text:
+        return {}
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise invalid_value(field, text, f"a JSON object such as '{{\"num_classes\": 2}}' ({err.msg})") from None
+    if not isinstance(value, dict):
+        raise invalid_value(field, text, "a JSON object such as '{\"num_classes\": 2}'")
+    return value
+
+
+def add_model_args(p: argparse.ArgumentParser, *, model: bool = True) -> None:
+    if model:
+        p.add_argument("model", metavar="MODEL", help="checkpoint: eegdeploy .pt, a state_dict (with --profile or --arch), "
+                       "or a pickled module (with --trust-pickle)")
+    p.add_argument("--profile", help="shipped profile name or a .toml path (see 'eegdeploy profiles')")
+    p.add_argument("--arch", help="architecture for a plain state_dict or a custom model: package.module:Class, "
+                   "torcheeg:CCNN, eegdeploy:EEGNetBCI")
+    p.add_argument("--arch-kwargs", metavar="JSON", help="keyword arguments for --arch, as a JSON object")
+    p.add_argument("--input-shape", metavar="C,H,W", help="input shape without batch, e.g. 4,9,9")
+    p.add_argument("--classes", metavar="A,B,...", help="class names (default: the profile's)")
+    p.add_argument("--trust-pickle", action="store_true",
+                   help="allow loading a whole pickled module; this RUNS CODE from the file, use only for files you trust")
+
+
+def add_data_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data", metavar="D", help="data: a .npz with X, y (and optional groups), or deap:FOLDER; "
+                   "default: the profile's seeded synthetic EEG")
+    p.add_argument("--seed", type=int, default=0, help="seed for data splits, initialisation and training (default 0)")
+
+
+def load_bundle(args: argparse.Namespace):  # -> Bundle
+    from eegdeploy.models import load_model
+
+    return load_model(
+        Path(args.model),
+        profile=args.profile,
+        arch=args.arch,
+        arch_kwargs=parse_json_object(args.arch_kwargs, "arch-kwargs") if args.arch_kwargs else None,
+        input_shape=parse_shape(args.input_shape) if args.input_shape else None,
+        class_names=tuple(c for c in args.classes.split(",") if c) if getattr(args, "classes", None) else None,
+        trust_pickle=args.trust_pickle,
+    )
+
+
+def profile_for(bundle, args: argparse.Namespace):  # -> Profile
+    """The profile behind a bundle: --profile, the checkpoint's own, or one made from the bundle."""
+    from eegdeploy.config import Profile, load_profile
+
+    name = getattr(args, "profile", None) or bundle.profile
+    if name:
+        prof = load_profile(name)
+        if tuple(prof.input.shape) == tuple(bundle.input.shape):
+            return prof
+    return Profile(name=bundle.name, description="", arch=bundle.arch, arch_kwargs=bundle.arch_kwargs,
+                   input=bundle.input, class_names=tuple(bundle.class_names))
+
+
+def load_splits(args: argparse.Namespace, profile):  # -> Splits
+    from eegdeploy.data import load_data
+
+    return load_data(getattr(args, "data", None), profile, seed=args.seed)
+
+
+def epoch_progress(console, description: str):
+    """A Rich progress bar driven by fit()'s progress callback; use as a context manager."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                        TextColumn("{task.fields[info]}"), TimeElapsedColumn(), console=console, transient=False)
+    task = progress.add_task(description, total=None, info="")
+
+    def update(epoch: int, total: int, row: dict) -> None:
+        progress.update(task, completed=epoch, total=total,
+                        info=f"loss {row['loss']:.3f}  val acc {100 * row['val_accuracy']:.1f}%")
+
+    return progress, update
+
+
+def require(value: Any, message: str, fix: str) -> None:
+    if not value:
+        raise ConfigError(message, fix=fix)
