@@ -74,7 +74,9 @@ def _read(path: Path, trust_pickle: bool) -> Any:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
-        if "weights_only" not in str(err).lower() and "weights only" not in str(err).lower():
+        text = str(err)
+        is_pickle = "Unsupported global" in text or _looks_like_pickle(path)
+        if not is_pickle:
             raise _unreadable(path) from None
         if not trust_pickle:
             raise CheckpointError(
@@ -89,6 +91,12 @@ def _read(path: Path, trust_pickle: bool) -> Any:
     except Exception as err:
         raise CheckpointError(f"cannot unpickle checkpoint {str(path)!r} ({type(err).__name__}: {err})",
                               fix="make the model's code importable, or re-save a state_dict") from None
+
+
+def _looks_like_pickle(path: Path) -> bool:
+    with path.open("rb") as f:
+        head = f.read(2)
+    return len(head) == 2 and head[0] == 0x80 and 2 <= head[1] <= 5
 
 
 def _unreadable(path: Path) -> CheckpointError:

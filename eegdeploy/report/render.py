@@ -39,7 +39,9 @@ def summary_rows(result: CompressResult) -> list[tuple[str, str, str, str]]:
 
     def ratio(key: str) -> str:
         r = result.ratio(key)
-        return "n/a" if r is None else f"{r:.2f}x ({(1 - r) * 100:+.1f}% less)".replace("+-", "-").replace("(-", "(+")
+        if r is None:
+            return "n/a"
+        return f"{r:.2f}x ({(1 - r) * 100:.1f}% less)" if r <= 1 else f"{r:.2f}x ({(r - 1) * 100:.1f}% more)"
 
     rows.append(("params", _num(b.params), _num(s.params), ratio("params")))
     if s.nonzero_params is not None:
