@@ -17,10 +17,11 @@ def run(args: argparse.Namespace, console) -> int:
     from eegdeploy.config import list_profiles, load_profile, profiles_dir
 
     table = Table(title=f"profiles in {profiles_dir()}", title_justify="left")
-    for col in ("profile", "architecture", "input", "classes", "description"):
-        table.add_column(col)
+    for col in ("profile", "architecture", "input", "classes"):
+        table.add_column(col, no_wrap=True)
+    table.add_column("task", no_wrap=True)
     for name in list_profiles():
         p = load_profile(name)
-        table.add_row(name, p.arch, "x".join(map(str, p.input.shape)), ", ".join(p.class_names), p.description)
+        table.add_row(name, p.arch, "x".join(map(str, p.input.shape)), ", ".join(p.class_names), p.task)
     console.print(table)
     return 0
