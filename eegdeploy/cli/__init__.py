@@ -16,6 +16,7 @@ import importlib
 import signal
 import sys
 import traceback
+import warnings
 from typing import Sequence
 
 from eegdeploy._version import __version__
@@ -75,6 +76,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "run", None):
         parser.print_help()
         return 2
+    if not args.debug:
+        # Third-party chatter that says nothing about the user's run (torcheeg's CCNN applies
+        # Dropout2d to a 2-D tensor; exporters warn about tracing internals).
+        warnings.filterwarnings("ignore", message=r"dropout2d: Received a 2-D input")
+        warnings.filterwarnings("ignore", category=UserWarning, module=r"torch\.onnx.*")
+        warnings.filterwarnings("ignore", category=DeprecationWarning)
     previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         from rich.console import Console
