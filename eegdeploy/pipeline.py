@@ -53,6 +53,7 @@ class CompressConfig:
     runtimes: tuple[str, ...] = ("ort-cpu", "torch-cpu")
     tolerance: float = 1e-4
     plan_path: str | None = None
+    kg: Mapping[str, Any] | None = None  # knowledge-guided recovery: mode, region, weight, layer
 
     def __post_init__(self) -> None:
         if not (isinstance(self.ratio, (int, float)) and 0.0 < float(self.ratio) < 1.0):

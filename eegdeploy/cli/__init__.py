@@ -29,6 +29,10 @@ COMMANDS: tuple[str, ...] = (
     "export",
     "bench",
     "inspect",
+    "sensitivity",
+    "sweep",
+    "search",
+    "report",
     "profiles",
     "demo",
 )

@@ -28,6 +28,17 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", type=int, help="recovery batch size (default: the profile's)")
     p.add_argument("--patience", type=int, help="stop recovery after N epochs without validation improvement")
     p.add_argument("--scope", default="layer", help="lfp ranking: layer (same fraction per layer) or global")
+    p.add_argument("--sfp-schedule", default=None, help="sfp: constant ratio every epoch, or linear ramp up to --ratio")
+    p.add_argument("--sparsity", type=float, default=None,
+                   help="nsfp: L1 penalty on BatchNorm scales during sparsity training (default 1e-4)")
+    p.add_argument("--include-linear", action="store_true", default=None,
+                   help="uwmp: also prune linear weights (default: conv weights only)")
+    p.add_argument("--kg", default=None, metavar="region|sample|both",
+                   help="knowledge-guided recovery loss (region-wise, sample-wise or both)")
+    p.add_argument("--kg-region", default="prefrontal", help="kg region: a named set (prefrontal, frontal, "
+                   "frontal-left, frontal-right, left, right) or comma-separated 10-20 names")
+    p.add_argument("--kg-weight", type=float, default=1.0, help="kg loss weight lambda (default 1.0)")
+    p.add_argument("--kg-layer", default=None, help="kg evidence layer (module name; default the first conv)")
     p.add_argument("--keep", action="append", default=[], metavar="NAME_OR_REGEX",
                    help="never prune this module (name, or re:REGEX); repeatable")
     p.add_argument("--plan", metavar="plan.json", help="apply a saved/searched plan instead of a method")
@@ -38,14 +49,36 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(run=run)
 
 
+# Which CLI flag feeds which option of which method's config (flags mirror config fields).
+METHOD_FLAGS: dict[str, dict[str, str]] = {
+    "lfp": {"scope": "scope"},
+    "sfp": {"sfp_schedule": "schedule"},
+    "nsfp": {"sparsity": "sparsity"},
+    "uwmp": {"include_linear": "include_linear"},
+}
+
+
 def method_options(args: argparse.Namespace) -> dict:
+    """Options for the chosen method's config; a flag meant for another method is an error, not ignored."""
+    from eegdeploy.errors import ConfigError
+
     opts = {}
-    if args.method == "lfp":
-        opts["scope"] = args.scope
-    for name in ("sparsity", "sfp_schedule", "include_linear"):
-        if getattr(args, name, None) is not None:
-            opts[name] = getattr(args, name)
+    for method, flags in METHOD_FLAGS.items():
+        for flag, field in flags.items():
+            value = getattr(args, flag, None)
+            if value is None or (flag == "scope" and value == "layer" and method != args.method):
+                continue
+            if method != args.method:
+                raise ConfigError(f"--{flag.replace('_', '-')} applies to --method {method}, not {args.method}",
+                                  fix=f"drop --{flag.replace('_', '-')} or use --method {method}")
+            opts[field] = value
     return opts
+
+
+def kg_options(args: argparse.Namespace) -> dict | None:
+    if not getattr(args, "kg", None):
+        return None
+    return {"mode": args.kg, "region": args.kg_region, "weight": args.kg_weight, "layer": args.kg_layer}
 
 
 def run(args: argparse.Namespace, console) -> int:
@@ -60,7 +93,7 @@ def run(args: argparse.Namespace, console) -> int:
     config = CompressConfig(method=args.method, ratio=args.ratio, recover=args.recover, epochs=args.epochs,
                             seed=args.seed, keep=tuple(args.keep), method_options=method_options(args),
                             batches=parse_ints(args.batch, "batch"), threads=args.threads, iters=args.iters,
-                            plan_path=args.plan)
+                            plan_path=args.plan, kg=kg_options(args))
     bundle = load_bundle(args)
     profile = profile_for(bundle, args)
     train = profile.train

@@ -52,11 +52,13 @@ def train_baseline(profile, splits, *, seed: int, epochs: int | None = None, lr:
 
 def run(args: argparse.Namespace, console) -> int:
     from eegdeploy.config import load_profile
+
+    profile = load_profile(args.profile)  # a bad profile fails before anything heavy is imported
+
     from eegdeploy.data import load_data
     from eegdeploy.io import atomic_path
     from eegdeploy.models import save_checkpoint
 
-    profile = load_profile(args.profile)
     out = Path(args.out)
     with atomic_path(out):  # fail early on a non-writable destination, before training
         pass
