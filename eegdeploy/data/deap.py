@@ -1,0 +1,129 @@
+"""DEAP (preprocessed Python format) for the profiles' inputs, read without running pickled code.
+
+DEAP ships one pickle per subject, ``sXX.dat``: a dict with ``data`` float[40 trials, 40 channels, 8064 samples]
+(128 Hz, the first 3 s are a pre-trial baseline, channels 0-31 are EEG in DEAP's order) and ``labels``
+float[40, 4] (valence, arousal, dominance, liking, rated 1-9). The file is read with an unpickler that only
+rebuilds numpy arrays, so a crafted file cannot run code. Features follow the profile's input layout:
+- raw ``(1, electrodes, time)``: the profile's electrodes, baseline dropped, non-overlapping windows of ``time``
+  samples, z-scored per electrode within each trial;
+- grid ``(bands, 9, 9)``: 1 s windows, differential entropy of theta/alpha/beta/gamma band-passed signal
+  (0.5·log(2πe·var)), placed on the DEAP 9x9 grid.
+Labels: the profile's task (valence, arousal, dominance or liking) above 5 is class 1.
+"""
+
+from __future__ import annotations
+
+import pickle
+import re
+from pathlib import Path
+
+import numpy as np
+
+from eegdeploy.config import Profile
+from eegdeploy.data.electrodes import DEAP_CHANNELS, DEAP_GRID
+from eegdeploy.data.synthetic import BANDS_HZ
+from eegdeploy.errors import DataError
+
+TASKS = ("valence", "arousal", "dominance", "liking")
+BASELINE_S = 3
+_ALLOWED = {
+    ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar"),
+    ("numpy", "ndarray"), ("numpy", "dtype"), ("copyreg", "_reconstructor"), ("builtins", "object"),
+}
+
+
+class _ArraysOnly(pickle.Unpickler):
+    def find_class(self, module: str, name: str):  # noqa: D401 - pickle protocol
+        if (module, name) in _ALLOWED:
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(f"refusing {module}.{name}")
+
+
+def read_subject(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """(data [trials, channels, samples], labels [trials, 4]) from one DEAP .dat file."""
+    try:
+        with open(path, "rb") as f:
+            obj = _ArraysOnly(f, encoding="latin1").load()
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, ImportError, IndexError) as err:
+        raise DataError(f"{str(path)!r} is not a DEAP preprocessed file ({err})",
+                        fix="use DEAP's data_preprocessed_python/sXX.dat files") from None
+    if not isinstance(obj, dict) or "data" not in obj or "labels" not in obj:
+        raise DataError(f"{str(path)!r} lacks DEAP's 'data' and 'labels'", fix="use data_preprocessed_python files")
+    data, labels = np.asarray(obj["data"]), np.asarray(obj["labels"])
+    if data.ndim != 3 or labels.ndim != 2 or labels.shape[0] != data.shape[0] or data.shape[1] < 32:
+        raise DataError(f"{str(path)!r}: data {data.shape} / labels {labels.shape} are not DEAP's layout",
+                        fix="expected data [trials, 40, samples] and labels [trials, 4]")
+    return data.astype(np.float64), labels
+
+
+def _bandpass(x: np.ndarray, lo: float, hi: float, fs: float) -> np.ndarray:
+    from scipy.signal import butter, sosfiltfilt
+
+    sos = butter(4, [lo, min(hi, fs / 2 - 1)], btype="band", fs=fs, output="sos")
+    return sosfiltfilt(sos, x, axis=-1)
+
+
+def subject_features(data: np.ndarray, labels: np.ndarray, profile: Profile, where: str
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """X, y and trial index per window, for one subject."""
+    fs = float(profile.input.sampling_rate or 128)
+    shape = tuple(profile.input.shape)
+    task = profile.task if profile.task in TASKS else "valence"
+    eeg = data[:, :32, int(BASELINE_S * fs):]
+    y_trial = (labels[:, TASKS.index(task)] > 5).astype(np.int64)
+    layout = tuple(profile.input.layout)
+    Xs, ys, ts = [], [], []
+    if layout[-2:] == ("grid_row", "grid_col"):
+        bands = BANDS_HZ[: shape[0]]
+        win = int(fs)
+        n_win = eeg.shape[-1] // win
+        if n_win == 0:
+            raise DataError(f"{where}: trials of {eeg.shape[-1]} samples after the baseline are shorter than 1 s",
+                            fix="check the sampling rate and the files")
+        filtered = np.stack([_bandpass(eeg, lo, hi, fs) for lo, hi in bands], axis=2)  # trials, ch, bands, time
+        w = filtered[..., : n_win * win].reshape(*filtered.shape[:3], n_win, win)
+        de = 0.5 * np.log(2 * np.pi * np.e * (w.var(axis=-1) + 1e-12))  # trials, ch, bands, windows
+        grid = np.zeros((eeg.shape[0], n_win, len(bands), 9, 9), dtype=np.float32)
+        for ch, name in enumerate(DEAP_CHANNELS):
+            r, c = DEAP_GRID[name]
+            grid[:, :, :, r, c] = np.transpose(de[:, ch], (0, 2, 1))
+        for t in range(eeg.shape[0]):
+            Xs.append(grid[t]); ys.append(np.full(n_win, y_trial[t])); ts.append(np.full(n_win, t))
+    else:
+        names = list(profile.input.electrodes)
+        upper = [c.upper() for c in DEAP_CHANNELS]
+        missing = [n for n in names if n.upper() not in upper]
+        if missing or len(shape) != 3 or shape[1] != len(names):
+            raise DataError(f"profile {profile.name!r} does not map onto DEAP's electrodes ({missing or shape})",
+                            fix="use a DEAP profile (eegdeploy profiles)")
+        idx = [upper.index(n.upper()) for n in names]
+        T = shape[-1]
+        n_win = eeg.shape[-1] // T
+        if n_win == 0:
+            raise DataError(f"{where}: trials of {eeg.shape[-1]} samples are shorter than the model's {T}",
+                            fix="pick a profile with a shorter window")
+        sel = eeg[:, idx]
+        sel = (sel - sel.mean(axis=-1, keepdims=True)) / (sel.std(axis=-1, keepdims=True) + 1e-8)
+        w = sel[..., : n_win * T].reshape(sel.shape[0], len(idx), n_win, T).transpose(0, 2, 1, 3)
+        for t in range(eeg.shape[0]):
+            Xs.append(w[t][:, None].astype(np.float32)); ys.append(np.full(n_win, y_trial[t])); ts.append(np.full(n_win, t))
+    return np.concatenate(Xs), np.concatenate(ys), np.concatenate(ts)
+
+
+def load_deap(folder: str | Path, profile: Profile) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """X, y, subject ids and trial ids for every sXX.dat in ``folder``."""
+    root = Path(folder)
+    if not root.is_dir():
+        raise DataError(f"DEAP folder {str(root)!r} does not exist", fix="give deap:<folder with s01.dat ...>")
+    files = sorted(p for p in root.iterdir() if re.fullmatch(r"s\d+\.dat", p.name))
+    if not files:
+        raise DataError(f"no sXX.dat files in {str(root)!r}", fix="point deap: at data_preprocessed_python/")
+    Xs, ys, gs, ts = [], [], [], []
+    for p in files:
+        subject = int(re.sub(r"\D", "", p.stem))
+        data, labels = read_subject(p)
+        X, y, t = subject_features(data, labels, profile, str(p))
+        Xs.append(X); ys.append(y); gs.append(np.full(len(y), subject)); ts.append(subject * 1000 + t)
+    return (np.concatenate(Xs).astype(np.float32), np.concatenate(ys).astype(np.int64),
+            np.concatenate(gs).astype(np.int64), np.concatenate(ts).astype(np.int64))
