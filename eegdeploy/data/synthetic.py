@@ -150,7 +150,7 @@ def _raw_signal(profile: Profile, y: np.ndarray, subjects: np.ndarray, rng: np.r
         f0 = alpha_f[s] + (3.0 if motor else 0.0) + rng.normal(0, 0.3)  # mu rhythm sits slightly higher
         phase = rng.uniform(0, 2 * np.pi, size=e)
         amp = np.full(e, base_amp)
-        amp[sig_idx] *= np.exp(0.45 * cfg.signal * pattern[y[i]] + 0.15 * rng.standard_normal(len(sig_idx)))
+        amp[sig_idx] *= np.exp(0.8 * cfg.signal * pattern[y[i]] + 0.4 * rng.standard_normal(len(sig_idx)))
         X[i] += amp[:, None] * np.sin(2 * np.pi * f0 * time[None, :] + phase[:, None])
     strength = float(options.get("distractor_strength", 0.0) or 0.0)
     if strength > 0:
@@ -185,7 +185,7 @@ def _grid_features(profile: Profile, y: np.ndarray, subjects: np.ndarray, rng: n
     # trial-level state shared by all electrodes (arousal, fatigue): correlated nuisance
     de += 0.3 * rng.standard_normal((n, 1, 1))
     alpha = min(1, bands - 1)
-    effect = 0.22 * cfg.signal * pattern[y] * np.exp(0.3 * rng.standard_normal((n, len(sig_idx))))
+    effect = 0.23 * cfg.signal * pattern[y] * np.exp(0.3 * rng.standard_normal((n, len(sig_idx))))
     de[:, sig_idx, alpha] += effect
     if bands > 3:
         de[:, sig_idx, 3] += 0.5 * effect  # gamma follows alpha asymmetry, more weakly
