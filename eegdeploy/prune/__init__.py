@@ -1,0 +1,20 @@
+"""Pruning: channel analysis, methods (lfp, sfp, nsfp, uwmp), plans, masking and physical slimming.
+
+    from eegdeploy.prune import LFPConfig, prune, slim
+    plan = prune(model, LFPConfig(ratio=0.5), example=x)
+    small = slim(model, plan, x)        # dense, smaller; equal to apply_masks(copy(model), plan)
+"""
+
+from eegdeploy.prune.importance import BNScaleImportance, Importance, L1Importance, L2Importance, has_batchnorm
+from eegdeploy.prune.lfp import LFP, LFPConfig
+from eegdeploy.prune.methods import METHODS, Method, make_config, n_remove, plan_from_scores, prune, register
+from eegdeploy.prune.plan import PrunePlan
+from eegdeploy.prune.surgery import SLIM_TOLERANCE, apply_masks, removed_units, slim, verify_slim
+from eegdeploy.prune.trace import Analysis, ChannelGroup, analyse, channel_groups
+
+__all__ = [
+    "LFP", "METHODS", "SLIM_TOLERANCE", "Analysis", "BNScaleImportance", "ChannelGroup", "Importance",
+    "L1Importance", "L2Importance", "LFPConfig", "Method", "PrunePlan", "analyse", "apply_masks", "channel_groups",
+    "has_batchnorm", "make_config", "n_remove", "plan_from_scores", "prune", "register", "removed_units", "slim",
+    "verify_slim",
+]

@@ -27,6 +27,7 @@ class PrunePlan:
     sizes: dict[str, int] = field(default_factory=dict)  # group -> original channel count
     masks: dict[str, torch.Tensor] = field(default_factory=dict)  # param name -> bool mask (unstructured)
     notes: list[str] = field(default_factory=list)  # layers kept whole and why, warnings
+    input_shape: tuple[int, ...] | None = None  # the example the plan was made on (without batch)
 
     def removed(self) -> dict[str, list[int]]:
         return {g: sorted(set(range(self.sizes[g])) - set(k)) for g, k in self.keep.items()}
@@ -46,6 +47,7 @@ class PrunePlan:
             "keep": {k: list(map(int, v)) for k, v in self.keep.items()},
             "sizes": {k: int(v) for k, v in self.sizes.items()},
             "notes": list(self.notes),
+            "input_shape": list(self.input_shape) if self.input_shape else None,
         }
 
     def to_json(self) -> str:
@@ -66,6 +68,7 @@ class PrunePlan:
                 keep={str(k): sorted(int(i) for i in v) for k, v in d["keep"].items()},
                 sizes={str(k): int(v) for k, v in d["sizes"].items()},
                 notes=[str(n) for n in d.get("notes", [])],
+                input_shape=tuple(int(v) for v in d["input_shape"]) if d.get("input_shape") else None,
             )
         except (KeyError, TypeError, ValueError) as err:
             raise ConfigError(f"malformed plan file: {err}", fix="regenerate it with 'eegdeploy search'") from None

@@ -1,0 +1,434 @@
+"""Channel dependency analysis: which channels of which layers must be removed together.
+
+The model is traced with torch.fx and run once on an example so every value has a shape. Every channel of every
+tensor gets a *slot*; operations relate slots:
+- a conv or linear layer *produces* fresh slots for its output channels and *consumes* its input's;
+- BatchNorm, activations, pooling, padding, dropout and other per-channel ops pass slots through;
+- a depthwise conv (groups == in_channels, output = D·input) ties each input channel to its D outputs, so EEGNet's
+  F1·D layout is pruned in whole groups;
+- residual additions and concatenation along a non-channel axis (TSCeption's branches) tie slots one to one;
+  concatenation along the channel axis lays slots side by side;
+- flatten/reshape into a linear layer maps each channel to its block of features.
+Tied slots form a *unit* (union-find); a unit is removed as a whole. A unit is frozen (never removed) when it
+reaches the model output (the classifier), a layer matching a keep pattern, or an operation the analysis does not
+understand, with the reason recorded, so an unknown op makes a layer unprunable instead of silently wrong.
+Units produced by the same layers form a *group*, named after its first producer: the level at which methods
+rank and plans keep channels.
+"""
+
+from __future__ import annotations
+
+import operator
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+import torch.fx as fx
+import torch.nn as nn
+import torch.nn.functional as F
+from torch.fx.passes.shape_prop import ShapeProp
+
+from eegdeploy.config import compile_patterns, matches_any
+from eegdeploy.errors import UnsupportedLayerError
+
+CONV = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
+NORM = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
+PASS_MODULES = (
+    nn.ReLU, nn.ReLU6, nn.ELU, nn.LeakyReLU, nn.SELU, nn.GELU, nn.SiLU, nn.Tanh, nn.Sigmoid, nn.Softplus,
+    nn.Hardtanh, nn.Hardswish, nn.Mish, nn.CELU, nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d,
+    nn.AlphaDropout, nn.Identity, nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d, nn.AvgPool1d, nn.AvgPool2d,
+    nn.AvgPool3d, nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool3d, nn.AdaptiveMaxPool1d,
+    nn.AdaptiveMaxPool2d, nn.ZeroPad1d, nn.ZeroPad2d, nn.ConstantPad1d, nn.ConstantPad2d, nn.ConstantPad3d,
+    nn.ReflectionPad1d, nn.ReflectionPad2d, nn.ReplicationPad1d, nn.ReplicationPad2d, nn.Upsample,
+    nn.LPPool1d, nn.LPPool2d,
+)
+PASS_FUNCTIONS = {
+    F.relu, F.relu6, F.elu, F.leaky_relu, F.selu, F.gelu, F.silu, F.mish, F.hardtanh, F.softplus, torch.relu,
+    torch.tanh, torch.sigmoid, F.dropout, F.dropout1d, F.dropout2d, F.avg_pool1d, F.avg_pool2d, F.max_pool1d,
+    F.max_pool2d, F.adaptive_avg_pool1d, F.adaptive_avg_pool2d, F.pad, torch.abs, torch.square, torch.log,
+    torch.exp, torch.sqrt, torch.pow, torch.clamp, torch.log1p, operator.neg, torch.neg,
+}
+PASS_METHODS = {"relu", "abs", "pow", "log", "exp", "sqrt", "square", "clamp", "contiguous", "float", "sigmoid",
+                "tanh", "neg", "log1p", "clone", "detach", "to", "type_as"}
+BINARY = {operator.add, operator.sub, operator.mul, operator.truediv, torch.add, torch.sub, torch.mul, torch.div}
+BINARY_METHODS = {"add", "sub", "mul", "div"}
+RESHAPE = {"flatten", "view", "reshape", "squeeze", "unsqueeze"}
+
+
+class _Tracer(fx.Tracer):
+    def is_leaf_module(self, m: nn.Module, qualname: str) -> bool:
+        if isinstance(m, CONV + NORM + (nn.Linear,) + PASS_MODULES):
+            return True
+        return super().is_leaf_module(m, qualname)
+
+
+class _UF:
+    def __init__(self) -> None:
+        self.parent: list[int] = []
+
+    def new(self, n: int) -> np.ndarray:
+        start = len(self.parent)
+        self.parent.extend(range(start, start + n))
+        return np.arange(start, start + n)
+
+    def find(self, a: int) -> int:
+        p = self.parent
+        while p[a] != a:
+            p[a] = p[p[a]]
+            a = p[a]
+        return a
+
+    def union(self, a: int, b: int) -> None:
+        ra, rb = self.find(int(a)), self.find(int(b))
+        if ra != rb:
+            self.parent[max(ra, rb)] = min(ra, rb)
+
+
+@dataclass
+class Layer:
+    """One module call: the slots of its input channels (or features) and of its output channels."""
+
+    name: str
+    module: nn.Module
+    in_slots: np.ndarray | None
+    out_slots: np.ndarray | None
+    kind: str  # conv | linear | norm
+
+
+@dataclass
+class ChannelGroup:
+    """Channels that are pruned together, ranked together and kept by index in a plan."""
+
+    name: str
+    size: int  # units (removable channels of the first producer)
+    producers: list[str]
+    members: list[str]
+    prunable: bool
+    reason: str = ""
+    units: list[int] = field(default_factory=list)  # unit roots, in the first producer's channel order
+
+
+@dataclass
+class Analysis:
+    layers: dict[str, Layer]
+    groups: list[ChannelGroup]
+    unit_of: np.ndarray  # slot -> unit root
+    frozen: dict[int, str]  # unit root -> reason
+    input_shape: tuple[int, ...]
+
+    def group(self, name: str) -> ChannelGroup:
+        for g in self.groups:
+            if g.name == name:
+                return g
+        from eegdeploy.errors import ConfigError
+
+        raise ConfigError(f"the plan names group {name!r}, which this model does not have",
+                          fix="make the plan for this model (eegdeploy inspect lists its groups)")
+
+    def producer_rows(self, group: ChannelGroup, layer: str) -> list[np.ndarray]:
+        """For each unit of the group, the output-channel indices of ``layer`` that belong to it."""
+        lay = self.layers[layer]
+        units = self.unit_of[lay.out_slots]
+        return [np.flatnonzero(units == u) for u in group.units]
+
+
+def _shape(node: Any) -> tuple[int, ...] | None:
+    meta = node.meta.get("tensor_meta") if isinstance(node, fx.Node) else None
+    return tuple(meta.shape) if meta is not None and hasattr(meta, "shape") else None
+
+
+def trace(model: nn.Module) -> fx.GraphModule:
+    try:
+        graph = _Tracer().trace(model)
+    except Exception as err:  # fx raises many types for data-dependent control flow
+        raise UnsupportedLayerError(
+            f"cannot trace {type(model).__name__} for channel analysis ({type(err).__name__}: {str(err)[:120]})",
+            fix="avoid data-dependent Python control flow in forward, or prune with --method uwmp") from None
+    return fx.GraphModule(model, graph)
+
+
+def analyse(model: nn.Module, example: torch.Tensor, *, keep: Sequence[str] = ()) -> Analysis:
+    """Trace ``model`` on ``example`` and work out its channel units and groups (model is not modified)."""
+    was_training = model.training
+    model.eval()
+    try:
+        gm = trace(model)
+        with torch.no_grad():
+            ShapeProp(gm).propagate(example)
+    except UnsupportedLayerError:
+        raise
+    except Exception as err:
+        raise UnsupportedLayerError(f"cannot run {type(model).__name__} symbolically on input "
+                                    f"{tuple(example.shape)} ({type(err).__name__}: {str(err)[:120]})",
+                                    fix="check --input-shape; see docs/slimming.md for supported operations") from None
+    finally:
+        model.train(was_training)
+    return _Walker(gm, keep).run(tuple(example.shape[1:]))
+
+
+class _Walker:
+    def __init__(self, gm: fx.GraphModule, keep: Sequence[str]) -> None:
+        self.gm = gm
+        self.modules = dict(gm.named_modules())
+        self.uf = _UF()
+        self.slots: dict[fx.Node, np.ndarray | None] = {}
+        self.reasons: dict[int, str] = {}  # slot -> why frozen
+        self.layers: dict[str, Layer] = {}
+        self.order: list[str] = []
+        self.keep = compile_patterns(list(keep))
+        self.calls: dict[str, int] = {}
+
+    def freeze(self, slots: np.ndarray | None, reason: str) -> None:
+        if slots is None:
+            return
+        for s in slots:
+            self.reasons.setdefault(int(s), reason)
+
+    def fresh(self, n: int, reason: str | None = None) -> np.ndarray:
+        s = self.uf.new(n)
+        if reason:
+            self.freeze(s, reason)
+        return s
+
+    def tie(self, a: np.ndarray, b: np.ndarray) -> None:
+        for x, y in zip(a, b):
+            self.uf.union(x, y)
+
+    def arg_slots(self, a: Any) -> np.ndarray | None:
+        return self.slots.get(a) if isinstance(a, fx.Node) else None
+
+    def unknown(self, node: fx.Node, what: str) -> np.ndarray | None:
+        reason = f"unsupported operation {what} at {node.name}"
+        for a in node.all_input_nodes:
+            self.freeze(self.slots.get(a), reason)
+        shp = _shape(node)
+        return self.fresh(shp[1], reason) if shp and len(shp) >= 2 else None
+
+    def run(self, input_shape: tuple[int, ...]) -> Analysis:
+        for node in self.gm.graph.nodes:
+            self.slots[node] = self.visit(node)
+        unit_of = np.array([self.uf.find(i) for i in range(len(self.uf.parent))], dtype=np.int64)
+        frozen: dict[int, str] = {}
+        for s, r in self.reasons.items():
+            frozen.setdefault(int(unit_of[s]), r)
+        return Analysis(self.layers, self._groups(unit_of, frozen), unit_of, frozen, input_shape)
+
+    def visit(self, node: fx.Node) -> np.ndarray | None:
+        shp = _shape(node)
+        if node.op == "placeholder":
+            return self.fresh(shp[1], "model input") if shp and len(shp) >= 2 else None
+        if node.op == "output":
+            for a in node.all_input_nodes:
+                self.freeze(self.slots.get(a), "model output (classifier)")
+            return None
+        if node.op == "get_attr":
+            return self.fresh(shp[1], f"parameter {node.target} used directly") if shp and len(shp) >= 2 else None
+        if node.op == "call_module":
+            return self.visit_module(node, self.modules[str(node.target)], shp)
+        if node.op == "call_function":
+            return self.visit_function(node, node.target, shp)
+        if node.op == "call_method":
+            return self.visit_method(node, str(node.target), shp)
+        return self.unknown(node, node.op)
+
+    # -- modules ---------------------------------------------------------------------------------------------
+    def visit_module(self, node: fx.Node, m: nn.Module, shp: tuple[int, ...] | None) -> np.ndarray | None:
+        name = str(node.target)
+        self.calls[name] = self.calls.get(name, 0) + 1
+        x = self.arg_slots(node.args[0]) if node.args else None
+        if self.calls[name] > 1 and isinstance(m, CONV + NORM + (nn.Linear,)):
+            self.freeze(x, f"{name} is called more than once")
+            self.freeze(self.layers[name].out_slots, f"{name} is called more than once")
+            self.freeze(self.layers[name].in_slots, f"{name} is called more than once")
+            return self.fresh(shp[1], f"{name} is called more than once") if shp and len(shp) >= 2 else None
+        if isinstance(m, CONV):
+            return self.visit_conv(node, name, m, x)
+        if isinstance(m, nn.Linear):
+            in_shape = _shape(node.args[0])
+            if in_shape is None or len(in_shape) != 2:
+                self.freeze(x, f"{name} applied to a {len(in_shape or ())}-D tensor")
+                out = self.fresh(m.out_features, f"{name} applied to a {len(in_shape or ())}-D tensor")
+            else:
+                out = self.fresh(m.out_features)
+            self._producer(name, m, x, out, "linear")
+            return out
+        if isinstance(m, NORM):
+            self.layers[name] = Layer(name, m, x, x, "norm")
+            return x
+        if isinstance(m, PASS_MODULES):
+            return self._passthrough(node, x, shp)
+        if not any(True for _ in m.parameters(recurse=False)) and not list(m.children()):
+            return self.unknown(node, type(m).__name__)
+        return self.unknown(node, f"module {type(m).__name__} with parameters")
+
+    def _producer(self, name: str, m: nn.Module, x: np.ndarray | None, out: np.ndarray, kind: str) -> None:
+        if matches_any(name, self.keep):
+            self.freeze(out, f"{name} matches a keep pattern")
+        self.layers[name] = Layer(name, m, x, out, kind)
+        self.order.append(name)
+
+    def visit_conv(self, node: fx.Node, name: str, m: nn.Module, x: np.ndarray | None) -> np.ndarray:
+        g = m.groups
+        if x is None or len(x) != m.in_channels:
+            out = self.fresh(m.out_channels, f"{name}: input channels not tracked")
+            self.freeze(x, f"{name}: input channels not tracked")
+        elif g == 1:
+            out = self.fresh(m.out_channels)
+        elif g == m.in_channels:  # depthwise, depth multiplier D = out / in
+            d = m.out_channels // m.in_channels
+            out = self.fresh(m.out_channels)
+            for i in range(m.in_channels):
+                for j in range(d):
+                    self.uf.union(x[i], out[i * d + j])
+        else:
+            reason = f"{name}: grouped convolution (groups={g}) is kept whole"
+            self.freeze(x, reason)
+            out = self.fresh(m.out_channels, reason)
+        self._producer(name, m, x, out, "conv")
+        return out
+
+    # -- functions and methods -------------------------------------------------------------------------------
+    def _passthrough(self, node: fx.Node, x: np.ndarray | None, shp: tuple[int, ...] | None) -> np.ndarray | None:
+        if x is None:
+            return None
+        if shp is None or len(shp) < 2 or shp[1] != len(x):
+            return self.unknown(node, f"{node.target} changing the channel axis")
+        return x
+
+    def visit_function(self, node: fx.Node, fn: Any, shp: tuple[int, ...] | None) -> np.ndarray | None:
+        x = self.arg_slots(node.args[0]) if node.args else None
+        if fn in PASS_FUNCTIONS:
+            return self._passthrough(node, x, shp)
+        if fn in BINARY:
+            return self._binary(node, shp)
+        if fn is torch.cat:
+            return self._cat(node, shp)
+        if fn in (torch.flatten, torch.reshape, torch.squeeze, torch.unsqueeze):
+            return self._reshape(node, x, shp)
+        if fn in (torch.mean, torch.sum, torch.amax, torch.var, torch.std):
+            return self._reduce(node, x, shp)
+        if fn is operator.getitem and not isinstance(node.args[0], fx.Node):
+            return None
+        if fn is getattr or (fn is operator.getitem and _shape(node) is None):
+            return None  # x.shape / x.size() arithmetic: no tensor channels
+        return self.unknown(node, getattr(fn, "__name__", str(fn)))
+
+    def visit_method(self, node: fx.Node, name: str, shp: tuple[int, ...] | None) -> np.ndarray | None:
+        x = self.arg_slots(node.args[0])
+        if name == "size" or name == "dim":
+            return None
+        if name in PASS_METHODS:
+            return self._passthrough(node, x, shp)
+        if name in BINARY_METHODS:
+            return self._binary(node, shp)
+        if name in RESHAPE:
+            return self._reshape(node, x, shp)
+        if name in ("mean", "sum", "amax", "var", "std"):
+            return self._reduce(node, x, shp)
+        return self.unknown(node, f".{name}()")
+
+    def _binary(self, node: fx.Node, shp: tuple[int, ...] | None) -> np.ndarray | None:
+        tensors = [a for a in node.args[:2] if isinstance(a, fx.Node) and _shape(a) is not None]
+        slots = [self.slots.get(a) for a in tensors]
+        slots = [s for s in slots if s is not None]
+        if not slots:
+            return None
+        if shp is None or len(shp) < 2:
+            return self.unknown(node, "binary op without a channel axis")
+        for a in tensors:
+            ashp = _shape(a)
+            if ashp is not None and len(ashp) >= 2 and ashp[1] == 1 and shp[1] != 1:
+                return self.unknown(node, "broadcast over channels")
+        base = slots[0]
+        if len(base) != shp[1]:
+            return self.unknown(node, "binary op changing channels")
+        for other in slots[1:]:
+            if len(other) != len(base):
+                return self.unknown(node, "binary op on different channel counts")
+            self.tie(base, other)
+        return base
+
+    def _cat(self, node: fx.Node, shp: tuple[int, ...] | None) -> np.ndarray | None:
+        parts = list(node.args[0])
+        dim = node.args[1] if len(node.args) > 1 else node.kwargs.get("dim", 0)
+        rank = len(shp) if shp else 0
+        dim = dim + rank if isinstance(dim, int) and dim < 0 else dim
+        slots = [self.slots.get(p) if isinstance(p, fx.Node) else None for p in parts]
+        if any(s is None for s in slots) or not shp:
+            return self.unknown(node, "cat of untracked tensors")
+        if dim == 1:
+            return np.concatenate(slots)
+        if dim == 0:
+            return self.unknown(node, "cat along the batch axis")
+        for s in slots[1:]:
+            if len(s) != len(slots[0]):
+                return self.unknown(node, "cat of different channel counts")
+            self.tie(slots[0], s)
+        return slots[0]
+
+    def _reshape(self, node: fx.Node, x: np.ndarray | None, shp: tuple[int, ...] | None) -> np.ndarray | None:
+        in_shp = _shape(node.args[0])
+        if x is None or in_shp is None or shp is None:
+            return None if x is None else self.unknown(node, str(node.target))
+        if len(shp) >= 2 and shp[0] == in_shp[0] and shp[1] == in_shp[1]:
+            return x  # channel axis untouched (squeeze/unsqueeze/flatten of trailing axes)
+        if len(shp) == 2 and shp[0] == in_shp[0] and shp[1] == int(np.prod(in_shp[1:])):
+            return np.repeat(x, int(np.prod(in_shp[2:])))  # flatten into features, channel-major
+        return self.unknown(node, f"{node.target} to {shp}")
+
+    def _reduce(self, node: fx.Node, x: np.ndarray | None, shp: tuple[int, ...] | None) -> np.ndarray | None:
+        if x is None:
+            return None
+        if shp is not None and len(shp) >= 2 and shp[1] == len(x):
+            in_shp = _shape(node.args[0])
+            dims = node.args[1] if len(node.args) > 1 else node.kwargs.get("dim")
+            dims = (dims,) if isinstance(dims, int) else tuple(dims or ())
+            if dims and all((d % len(in_shp)) >= 2 for d in dims):
+                return x
+        return self.unknown(node, f"{node.target} over the channel axis")
+
+    # -- groups ----------------------------------------------------------------------------------------------
+    def _groups(self, unit_of: np.ndarray, frozen: dict[int, str]) -> list[ChannelGroup]:
+        owner: dict[int, str] = {}  # unit -> group name
+        groups: dict[str, ChannelGroup] = {}
+        for name in self.order:
+            lay = self.layers[name]
+            units = unit_of[lay.out_slots]
+            seen = [u for u in dict.fromkeys(int(u) for u in units)]
+            existing = {owner[u] for u in seen if u in owner}
+            if existing:
+                gname = sorted(existing, key=lambda g: self.order.index(g))[0]
+                grp = groups[gname]
+                for other in existing - {gname}:  # two groups joined by this layer: merge
+                    o = groups.pop(other)
+                    grp.units += [u for u in o.units if u not in grp.units]
+                    grp.producers += o.producers
+                    for u in o.units:
+                        owner[u] = gname
+                grp.producers.append(name)
+                for u in seen:
+                    if u not in owner:
+                        owner[u] = gname
+                        grp.units.append(u)
+            else:
+                groups[name] = ChannelGroup(name, 0, [name], [], True, "", seen)
+                for u in seen:
+                    owner[u] = name
+        for g in groups.values():
+            g.size = len(g.units)
+            reasons = [frozen[u] for u in g.units if u in frozen]
+            if reasons:
+                g.prunable, g.reason = False, reasons[0]
+            elif g.size < 2:
+                g.prunable, g.reason = False, "a single channel"
+            unit_set = set(g.units)
+            g.members = [n for n, lay in self.layers.items()
+                         if (lay.out_slots is not None and set(unit_of[lay.out_slots].tolist()) & unit_set)
+                         or (lay.in_slots is not None and set(unit_of[lay.in_slots].tolist()) & unit_set)]
+        return list(groups.values())
+
+
+def channel_groups(model: nn.Module, example: torch.Tensor, *, keep: Sequence[str] = ()) -> list[ChannelGroup]:
+    """The channel groups of ``model`` (prunable or not, with the reason)."""
+    return analyse(model, example, keep=keep).groups
