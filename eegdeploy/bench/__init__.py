@@ -1,0 +1,26 @@
+"""Benchmarks: counting (params, MACs, FLOPs) and latency in onnxruntime and PyTorch.
+
+Importing this package does not import torch: ``benchmark_onnx`` runs with only onnxruntime, numpy and rich
+(``pip install eegdeploy[bench]`` on a target device). Torch-based parts load on first use.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from eegdeploy.bench.env import cpu_name, environment
+from eegdeploy.bench.onnx_runner import RUNTIMES, BenchConfig, LatencyResult, benchmark_onnx
+
+__all__ = ["RUNTIMES", "BenchConfig", "CountResult", "LatencyResult", "benchmark_onnx", "benchmark_torch",
+           "compare_latency", "count", "cpu_name", "environment", "nonzero_params"]
+
+_LAZY = {"count": "counting", "CountResult": "counting", "nonzero_params": "counting", "benchmark_torch": "torch_runner",
+         "compare_latency": "torch_runner"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(f"eegdeploy.bench.{_LAZY[name]}"), name)
+    raise AttributeError(name)
