@@ -120,7 +120,7 @@ def to_markdown(result: CompressResult, *, plots: list[str] = ()) -> str:
         for stage in ("baseline", "slim"):
             c = extras["counting"].get(stage)
             if c and c.get("counters"):
-                rows = [[name, _num(v.get("macs")), ", ".join(c.get("skipped_ops", {}).get(name, [])) or "-"]
+                rows = [[name, _num(v.get("macs")), ", ".join(map(str, v.get("skipped") or [])) or v.get("note") or "-"]
                         for name, v in c["counters"].items()]
                 parts += [f"{stage}:", "", markdown_table(["counter", "MACs", "operators skipped"], rows), ""]
                 for warn in c.get("disagreements", []):
