@@ -58,7 +58,7 @@ RESHAPE = {"flatten", "view", "reshape", "squeeze", "unsqueeze"}
 
 class _Tracer(fx.Tracer):
     def is_leaf_module(self, m: nn.Module, qualname: str) -> bool:
-        if isinstance(m, CONV + NORM + (nn.Linear,) + PASS_MODULES):
+        if isinstance(m, CONV + NORM + (nn.Linear, nn.Flatten) + PASS_MODULES):
             return True
         return super().is_leaf_module(m, qualname)
 
@@ -258,6 +258,8 @@ class _Walker:
             return x
         if isinstance(m, PASS_MODULES):
             return self._passthrough(node, x, shp)
+        if isinstance(m, nn.Flatten):
+            return self._reshape(node, x, shp)
         if not any(True for _ in m.parameters(recurse=False)) and not list(m.children()):
             return self.unknown(node, type(m).__name__)
         return self.unknown(node, f"module {type(m).__name__} with parameters")
