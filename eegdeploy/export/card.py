@@ -30,6 +30,10 @@ class ModelCardInfo:
     extra: Sequence[str] = ()  # further notes (int8 results, warnings)
 
 
+def _n(v: int | None) -> str:
+    return "n/a" if v is None else f"{v:,}"
+
+
 def _pct(v: float | None) -> str:
     return "n/a" if v is None else f"{100 * v:.1f}%"
 
@@ -74,8 +78,8 @@ Everything below was measured by the run that produced the file.
 |---|---|
 | test accuracy, baseline | {_pct(info.accuracy_baseline)} |
 | test accuracy, this model | {_pct(info.accuracy_slim)} |
-| parameters | {info.params:,} |
-| MACs per sample | {info.macs:,} |
+| parameters | {_n(info.params)} |
+| MACs per sample | {_n(info.macs)} |
 | file size | {size} |
 
 Latency (milliseconds per batch, on the machine that ran eegdeploy; measure on your device with

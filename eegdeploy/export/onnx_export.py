@@ -167,6 +167,9 @@ def _finish(path: str, metadata: Mapping[str, str]) -> bytes:
 
     m = onnx.load(path)
     onnx.checker.check_model(m)
+    keep = [p for p in m.metadata_props if not p.key.startswith("onnxsim.")]  # onnxsim's bookkeeping: noise here
+    del m.metadata_props[:]
+    m.metadata_props.extend(keep)
     existing = {p.key: p for p in m.metadata_props}
     for k, v in metadata.items():
         if k in existing:
