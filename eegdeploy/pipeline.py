@@ -268,24 +268,14 @@ def _zipped_sizes(out: Path) -> dict[str, int]:
 
 
 def _metadata(bundle: Bundle, config: CompressConfig, base_acc: float, slim_acc: float) -> dict[str, str]:
-    spec = bundle.input
-    axes = ", ".join(f"{i + 1}={name}" for i, name in enumerate(spec.layout)) or "unspecified"
+    from eegdeploy.export.metadata import model_metadata
+
     return {
         "eegdeploy.version": __version__,
-        "eegdeploy.model": bundle.name,
-        "eegdeploy.arch": bundle.arch,
-        "eegdeploy.input_name": "input",
-        "eegdeploy.input_layout": f"0=batch, {axes}",
-        "eegdeploy.input_shape": "batch," + ",".join(map(str, spec.shape)),
-        "eegdeploy.electrodes": ",".join(spec.electrodes),
-        "eegdeploy.electrode_grid": spec.grid or "",
-        "eegdeploy.sampling_rate_hz": "" if spec.sampling_rate is None else f"{spec.sampling_rate:g}",
-        "eegdeploy.class_names": ",".join(bundle.class_names),
-        "eegdeploy.preprocessing": spec.preprocessing,
+        **model_metadata(bundle),
         "eegdeploy.recipe": f"method={config.method} ratio={config.ratio} recover={config.recover} seed={config.seed}",
         "eegdeploy.accuracy_baseline": f"{base_acc:.4f}",
         "eegdeploy.accuracy_slim": f"{slim_acc:.4f}",
-        "eegdeploy.output": "logits (apply softmax for probabilities)",
     }
 
 

@@ -61,14 +61,9 @@ def run(args: argparse.Namespace, console) -> int:
 
         splits = load_data(args.data, profile, seed=args.seed)
         samples = splits.test.X[:16]
-    meta = {"eegdeploy.model": bundle.name, "eegdeploy.arch": bundle.arch,
-            "eegdeploy.input_shape": ",".join(map(str, bundle.input.shape)),
-            "eegdeploy.input_layout": ",".join(bundle.input.layout),
-            "eegdeploy.electrodes": ",".join(bundle.input.electrodes),
-            "eegdeploy.sampling_rate_hz": str(bundle.input.sampling_rate),
-            "eegdeploy.class_names": ",".join(bundle.class_names),
-            "eegdeploy.preprocessing": bundle.input.preprocessing,
-            "eegdeploy.output": "logits (apply softmax for probabilities)"}
+    from eegdeploy.export.metadata import model_metadata
+
+    meta = model_metadata(bundle)
     res = export_onnx(bundle.module.eval(), out, config, example=example if dynamic else example.expand(batch, *example.shape[1:]),
                       metadata=meta, check_inputs=samples)
     vectors = samples[:8] if samples is not None else torch.randn((4, *bundle.input.shape),

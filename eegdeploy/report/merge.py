@@ -1,0 +1,63 @@
+"""One table across devices and models from several bench JSON files and/or compress report.json files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from eegdeploy.errors import InputError
+from eegdeploy.report.render import markdown_table
+
+COLUMNS = ["model", "cpu / device", "threads", "runtime", "batch", "p50 ms", "p90 ms", "p99 ms", "samples/s"]
+
+
+def _rows_from(path: Path, d: dict[str, Any]) -> list[list[Any]]:
+    rows: list[list[Any]] = []
+
+    def add(model: str, env: dict[str, Any], device: str, latency: dict[str, Any]) -> None:
+        for runtime, per_batch in latency.items():
+            for b, s in sorted(per_batch.items(), key=lambda kv: int(kv[0])):
+                thr = s.get("throughput_per_s") or (int(b) * 1000.0 / s["p50"] if s["p50"] else 0.0)
+                rows.append([model, device or env.get("cpu", "?"), env.get("threads", "?"), runtime, int(b),
+                             f"{s['p50']:.3f}", f"{s['p90']:.3f}", f"{s['p99']:.3f}", f"{thr:.0f}"])
+
+    if d.get("kind") == "eegdeploy-bench":
+        env = d.get("environment", {})
+        dev = d.get("device_profile", "")
+        add(Path(str(d.get("file", path))).name, env, f"{env.get('cpu', '?')}" + (f" [{dev}]" if dev not in ("", "default") else ""),
+            d.get("latency_ms", {}))
+    elif d.get("schema") == 1:
+        env = d.get("environment", {})
+        name = d.get("model", {}).get("name", path.parent.name)
+        for stage in ("baseline", "slim"):
+            add(f"{name} ({stage})", env, env.get("cpu", "?"), d.get(stage, {}).get("latency_ms", {}))
+    else:
+        raise InputError(f"{str(path)!r} is neither an 'eegdeploy bench --json' file nor a compress report.json",
+                         fix="merge files written by eegdeploy bench --json or eegdeploy compress")
+    return rows
+
+
+def merge_reports(paths: list[str | Path]) -> list[list[Any]]:
+    rows: list[list[Any]] = []
+    for p in map(Path, paths):
+        if not p.is_file():
+            raise InputError(f"{str(p)!r} does not exist", fix="check the path")
+        try:
+            d = json.loads(p.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as err:
+            raise InputError(f"{str(p)!r} is not JSON ({type(err).__name__})", fix="give bench or report JSON files") from None
+        if not isinstance(d, dict):
+            raise InputError(f"{str(p)!r} is not a JSON object", fix="give bench or report JSON files")
+        try:
+            rows += _rows_from(p, d)
+        except (KeyError, TypeError, ValueError, AttributeError) as err:
+            raise InputError(f"{str(p)!r} is malformed ({type(err).__name__}: {err})",
+                             fix="regenerate it with eegdeploy bench --json") from None
+    return rows
+
+
+def merged_markdown(paths: list[str | Path]) -> str:
+    rows = merge_reports(paths)
+    sources = "\n".join(f"- `{p}`" for p in paths)
+    return f"# Latency across devices and models\n\nMerged from:\n{sources}\n\n{markdown_table(COLUMNS, rows)}\n"
