@@ -1,0 +1,85 @@
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from eegdeploy.config import load_profile
+from eegdeploy.models import bundle_from_profile, save_checkpoint
+from eegdeploy.report.schema import validate_report
+
+FAST = ("--iters", "3", "--batch", "1,4")
+
+
+def _npz(tmp_path, shape, n=48):
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((n, *shape)).astype(np.float32)
+    y = np.arange(n) % 2
+    X[y == 1] += 0.5
+    p = tmp_path / "d.npz"
+    np.savez(p, X=X, y=y)
+    return p
+
+
+@pytest.mark.parametrize("name", ["ccnn-deap", "fbccnn-deap", "tsception-deap", "eegnet-deap"])
+def test_compress_every_profile_without_recovery(cli, tmp_path, name):
+    prof = load_profile(name)
+    ckpt = save_checkpoint(bundle_from_profile(prof, seed=0), tmp_path / "m.pt")
+    out = tmp_path / "out"
+    res = cli("compress", str(ckpt), "--recover", "none", "--data", str(_npz(tmp_path, prof.input.shape)),
+              "--out", str(out), *FAST)
+    assert res.returncode == 0, res.stderr
+    report = json.loads((out / "report.json").read_text())
+    validate_report(report)
+    assert report["recipe"]["method"] == "lfp" and report["recipe"]["recover"] == "none"
+    assert report["parity"]["slim_vs_pruned_max_abs"] <= 1e-5
+    assert report["parity"]["onnx_vs_torch_max_abs"] <= 1e-4
+    assert report["slim"]["macs"] < report["baseline"]["macs"]
+    for f in ("baseline.onnx", "slim.onnx", "slim.pt", "report.md", "model-card.md", "test-vectors.npz",
+              "comparison.png"):
+        assert (out / f).is_file(), f
+    with np.load(out / "test-vectors.npz") as v:
+        assert v["inputs"].shape[1:] == tuple(prof.input.shape) and v["outputs"].shape[1] == 2
+    assert "ort-cpu p50, batch 4" in res.stdout
+
+
+def test_compress_a_users_own_model(cli, tmp_path):
+    from tests.cli.netdefs import SmallCNN
+
+    torch.save(SmallCNN(channels=8).state_dict(), tmp_path / "sd.pt")
+    out = tmp_path / "out"
+    res = cli("compress", str(tmp_path / "sd.pt"), "--arch", "tests.cli.netdefs:SmallCNN",
+              "--arch-kwargs", '{"channels": 8}', "--input-shape", "1,4,32",
+              "--data", str(_npz(tmp_path, (1, 4, 32))), "--recover", "finetune", "--epochs", "1",
+              "--out", str(out), *FAST)
+    assert res.returncode == 0, res.stderr
+    report = json.loads((out / "report.json").read_text())
+    assert report["model"]["arch"] == "tests.cli.netdefs:SmallCNN"
+    assert report["slim"]["params"] < report["baseline"]["params"]
+    plan = report["extras"]["plan"]
+    assert len(plan["keep"]["features.0"]) == 4
+
+
+@pytest.mark.parametrize("args, message", [
+    (("--ratio", "1.5"), "ratio"),
+    (("--ratio", "0"), "ratio"),
+    (("--method", "magic"), "'lfp', 'nsfp', 'sfp', 'uwmp'"),
+    (("--recover", "later"), "finetune"),
+    (("--profile", "nope"), "nope"),
+], ids=["ratio-high", "ratio-zero", "method", "recover", "profile"])
+def test_bad_input_is_one_line_and_leaves_nothing(cli, tmp_path, args, message):
+    ckpt = save_checkpoint(bundle_from_profile(load_profile("eegnet-deap"), seed=0), tmp_path / "m.pt")
+    out = tmp_path / "out"
+    res = cli("compress", str(ckpt), "--out", str(out), *args)
+    assert res.returncode == 2, res.stderr
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in res.stderr and message in lines[0], res.stderr
+    assert not out.exists()
+
+
+def test_state_dict_for_another_architecture_names_key_and_shapes(cli, tmp_path):
+    sd = bundle_from_profile(load_profile("eegnet-deap"), seed=0).module.state_dict()
+    torch.save(sd, tmp_path / "sd.pt")
+    res = cli("compress", str(tmp_path / "sd.pt"), "--profile", "ccnn-deap", "--out", str(tmp_path / "o"))
+    assert res.returncode == 2
+    assert len(res.stderr.strip().splitlines()) == 1 and "Traceback" not in res.stderr
