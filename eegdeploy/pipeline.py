@@ -182,7 +182,13 @@ def compress(bundle: Bundle, splits: Splits, config: CompressConfig, out_dir: Pa
                     res = fit(masked, splits, recipe_train, seed=config.seed, callbacks=[KeepMasks(plan)])
                     extras["training"]["recovery"] = res.__dict__ | {"history": res.history}
             with clock.stage("slim"):
-                slim_model = slim(masked, plan, example).eval()
+                from eegdeploy.prune import dead_channel_plan
+
+                masked.eval()
+                dead = dead_channel_plan(masked, example)
+                removed = sum(dead.sizes[g] - len(k) for g, k in dead.keep.items())
+                slim_model = slim(masked, dead, example).eval() if removed else copy.deepcopy(masked).eval()
+                extras["dead_channels_removed"] = removed
                 slim_diff = max_abs_diff(slim_model, masked, checks)
                 if slim_diff > SLIM_TOLERANCE:
                     raise ParityError(f"the slim model differs from the masked model by {slim_diff:.3g}",

@@ -1,0 +1,45 @@
+"""Training callbacks used by pruning methods and recovery (see eegdeploy.recover.loop.fit)."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+
+from eegdeploy.prune.plan import PrunePlan
+
+
+class KeepMasks:
+    """Re-apply an unstructured plan's weight masks after every optimiser step: pruned weights stay exactly 0."""
+
+    def __init__(self, plan: PrunePlan) -> None:
+        self.plan = plan
+
+    @torch.no_grad()
+    def after_step(self, model: nn.Module) -> None:
+        params = dict(model.named_parameters())
+        for name, mask in self.plan.masks.items():
+            params[name].mul_(mask.to(params[name].dtype))
+
+
+class KeepStructure:
+    """Keep a structured plan's removed channels at zero while a dense model trains (the masked model)."""
+
+    def __init__(self, plan: PrunePlan, example: torch.Tensor) -> None:
+        self.plan, self.example = plan, example
+
+    def after_step(self, model: nn.Module) -> None:
+        from eegdeploy.prune.surgery import apply_masks
+
+        apply_masks(model, self.plan, self.example)
+
+
+class BNSparsity:
+    """Network slimming's L1 penalty on BatchNorm scales: adds ``sparsity · Σ|γ|`` to the loss, whose gradient is
+    the subgradient ``sparsity · sign(γ)`` of Liu et al. (2017)."""
+
+    def __init__(self, sparsity: float, norms: list[nn.Module]) -> None:
+        self.sparsity, self.norms = sparsity, norms
+
+    def loss(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, logits: torch.Tensor,
+             loss: torch.Tensor) -> torch.Tensor:
+        return loss + self.sparsity * sum(m.weight.abs().sum() for m in self.norms)

@@ -1,0 +1,85 @@
+"""NSFP: network slimming (Liu et al., 2017). Train with an L1 penalty on the BatchNorm scale factors γ, then rank
+all BatchNorm channels globally by |γ| and remove the smallest fraction, keeping at least one channel per layer.
+Channel groups without a BatchNorm layer are kept whole; a model without any BatchNorm is an error."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn as nn
+
+from eegdeploy.errors import ConfigError, invalid_value
+from eegdeploy.prune.callbacks import BNSparsity
+from eegdeploy.prune.importance import BNScaleImportance, has_batchnorm
+from eegdeploy.prune.methods import Method, check_ratio, n_remove, prunable_groups, register
+from eegdeploy.prune.plan import PrunePlan
+from eegdeploy.prune.trace import analyse
+
+
+@dataclass(frozen=True)
+class NSFPConfig:
+    ratio: float = 0.5
+    sparsity: float = 1e-4
+    keep: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        check_ratio(self.ratio)
+        if not self.sparsity >= 0:
+            raise invalid_value("sparsity", self.sparsity, "a number >= 0 such as 1e-4")
+
+
+def _norms(model: nn.Module) -> list[nn.Module]:
+    return [m for m in model.modules() if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)) and m.affine]
+
+
+def bn_global_plan(model: nn.Module, example: torch.Tensor, ratio: float, keep: tuple[str, ...] = ()) -> PrunePlan:
+    """Global |γ| ranking over every prunable group that has BatchNorm; at least one channel kept per group."""
+    analysis = analyse(model, example, keep=keep)
+    imp = BNScaleImportance()
+    plan = PrunePlan(method="nsfp", ratio=float(ratio), input_shape=analysis.input_shape)
+    scored: dict[str, torch.Tensor] = {}
+    for g in analysis.groups:
+        plan.sizes[g.name] = g.size
+        plan.keep[g.name] = list(range(g.size))
+        if not g.prunable:
+            plan.notes.append(f"{g.name}: kept whole ({g.reason})")
+            continue
+        s = imp(analysis, g)
+        if torch.isnan(s).any():
+            plan.notes.append(f"{g.name}: kept whole (no BatchNorm to rank)")
+            continue
+        scored[g.name] = s
+    pool = sorted((float(v), n, i) for n, s in scored.items() for i, v in enumerate(s))
+    budget = n_remove(ratio, len(pool)) if pool else 0
+    drop: dict[str, set[int]] = {n: set() for n in scored}
+    for _, n, i in pool:
+        if budget == 0:
+            break
+        if len(drop[n]) < len(scored[n]) - 1:
+            drop[n].add(i)
+            budget -= 1
+    for n in scored:
+        plan.keep[n] = [i for i in range(len(scored[n])) if i not in drop[n]]
+    return plan
+
+
+@register("nsfp")
+class NSFP(Method):
+    config_type = NSFPConfig
+    trains = True
+
+    def plan(self, model: nn.Module, config: NSFPConfig, *, example: torch.Tensor, splits: Any = None,
+             train: Any = None, seed: int = 0) -> PrunePlan:
+        if not has_batchnorm(model):
+            raise ConfigError(f"{type(model).__name__} has no BatchNorm layers; network slimming ranks BatchNorm "
+                              "scales", fix="use --method lfp or sfp for this model")
+        if splits is not None and train is not None and train.epochs > 0 and config.sparsity > 0:
+            from eegdeploy.recover.loop import fit
+
+            fit(model, splits, train, callbacks=[BNSparsity(config.sparsity, _norms(model))], seed=seed)
+        plan = bn_global_plan(model, example, config.ratio, config.keep)
+        plan.notes.append(f"nsfp: sparsity {config.sparsity:g} on BatchNorm scales, "
+                          f"{train.epochs if train else 0} training epochs, global |gamma| ranking")
+        return plan

@@ -1,0 +1,55 @@
+import numpy as np
+import pytest
+
+from eegdeploy.config import TrainConfig, load_profile
+from eegdeploy.data import split_arrays
+from eegdeploy.errors import ConfigError
+from eegdeploy.models import bundle_from_profile
+from eegdeploy.pipeline import CompressConfig, compress
+
+TRAIN = TrainConfig(epochs=1, batch_size=16, lr=1e-3)
+
+
+def _splits(shape, n=40):
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((n, *shape)).astype(np.float32)
+    y = np.arange(n) % 2
+    return split_arrays(X, y, None, None, seed=0, val=0.25, test=0.25, source="test")
+
+
+def _run(name, tmp_path, **kw):
+    prof = load_profile(name)
+    cfg = CompressConfig(batches=(1,), iters=2, warmup=1, runtimes=("ort-cpu",), **kw)
+    return compress(bundle_from_profile(prof, seed=0), _splits(prof.input.shape), cfg,
+                    tmp_path / f"{name}-{kw.get('method', 'lfp')}-{kw.get('recover', 'finetune')}", train=TRAIN)
+
+
+@pytest.mark.parametrize("method", ["lfp", "sfp", "nsfp", "uwmp"])
+@pytest.mark.parametrize("name", ["ccnn-deap", "fbccnn-deap", "tsception-deap", "eegnet-deap"])
+def test_every_method_on_every_profile(name, method, tmp_path):
+    prof = load_profile(name)
+    if method == "nsfp" and name in ("ccnn-deap", "fbccnn-deap"):
+        from eegdeploy.models import build_model
+        from eegdeploy.prune import has_batchnorm
+
+        if not has_batchnorm(build_model(prof.arch, prof.arch_kwargs)):
+            with pytest.raises(ConfigError, match="BatchNorm"):
+                _run(name, tmp_path, method=method, recover="none")
+            return
+    r = _run(name, tmp_path, method=method, recover="none").to_dict()
+    assert r["recipe"]["method"] == method
+    assert r["parity"]["slim_vs_pruned_max_abs"] <= 1e-5 and r["parity"]["onnx_vs_torch_max_abs"] <= 1e-4
+    if method == "uwmp":
+        assert r["slim"]["nonzero_params"] < r["baseline"]["params"]
+        assert any("dense latency does not drop" in n for n in r["extras"]["notes"])
+    else:
+        assert r["slim"]["macs"] < r["baseline"]["macs"]
+
+
+def test_finetune_and_scratch_start_from_different_weights(tmp_path):
+    a = _run("eegnet-bci", tmp_path, recover="finetune", epochs=1).to_dict()
+    b = _run("eegnet-bci", tmp_path, recover="scratch", epochs=1).to_dict()
+    la = a["extras"]["training"]["recovery"]["history"][0]["loss"]
+    lb = b["extras"]["training"]["recovery"]["history"][0]["loss"]
+    assert la != lb
+    assert a["slim"]["params"] == b["slim"]["params"]
