@@ -1,0 +1,299 @@
+"""Sweeps: method × ratio × recovery (× fold) grids through ``compress``, resumable, on this machine or Ray.
+
+Every cell is one task: it reloads the baseline checkpoint, rebuilds its data split from the seed, runs
+``compress`` into ``cells/<id>/`` and returns a summary. ``sweep.json`` records each finished cell atomically, so a
+killed sweep resumes without redoing finished cells. Cells seed themselves, so the local and Ray backends give the
+same accuracies, plans and counts (latency aside). Aggregation follows the published protocol: mean ± std across
+folds (and subjects) per method × ratio × recovery.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from eegdeploy.errors import ConfigError, EegDeployError, invalid_value, unknown_name
+from eegdeploy.io import write_json, write_text
+
+BACKENDS = ("local", "ray")
+RECOVERIES = ("finetune", "scratch", "none")
+PROTOCOLS = ("holdout", "kfold", "subject", "trial")
+
+
+@dataclass(frozen=True)
+class SweepConfig:
+    methods: tuple[str, ...] = ("lfp", "sfp", "nsfp", "uwmp")
+    ratios: tuple[float, ...] = (0.1, 0.3, 0.5, 0.7, 0.9)
+    recovers: tuple[str, ...] = ("finetune",)
+    epochs: int | None = None
+    seed: int = 0
+    folds: int = 1
+    split: str = "holdout"  # holdout (one seeded split) | kfold | subject | trial
+    iters: int = 10
+    batches: tuple[int, ...] = (1, 64)
+    backend: str = "local"
+    ray_address: str | None = None
+    cpus_per_cell: int = 1
+
+    def __post_init__(self) -> None:
+        from eegdeploy.prune import METHODS
+
+        for m in self.methods:
+            if m not in METHODS:
+                raise unknown_name("method", m, sorted(METHODS))
+        for r in self.ratios:
+            if not 0 < r < 1:
+                raise invalid_value("ratio", r, "numbers in (0, 1)")
+        for r in self.recovers:
+            if r not in RECOVERIES:
+                raise unknown_name("recovery", r, RECOVERIES)
+        if self.backend not in BACKENDS:
+            raise unknown_name("backend", self.backend, BACKENDS)
+        if self.split not in PROTOCOLS:
+            raise unknown_name("split", self.split, PROTOCOLS)
+        if self.folds < 1 or (self.split != "holdout" and self.folds < 2):
+            raise invalid_value("folds", self.folds, "an integer >= 2 for kfold/subject/trial splits")
+        if self.cpus_per_cell < 1:
+            raise invalid_value("cpus-per-cell", self.cpus_per_cell, "an integer >= 1")
+
+
+@dataclass(frozen=True)
+class Cell:
+    method: str
+    ratio: float
+    recover: str
+    fold: int = 0
+
+    @property
+    def id(self) -> str:
+        return f"{self.method}-r{self.ratio:g}-{self.recover}-f{self.fold}"
+
+
+def make_cells(cfg: SweepConfig) -> list[Cell]:
+    folds = cfg.folds if cfg.split != "holdout" else 1
+    return [Cell(m, r, rec, f) for f in range(folds) for m in cfg.methods for r in cfg.ratios for rec in cfg.recovers]
+
+
+def cell_profile(spec: dict[str, Any], bundle: Any):
+    from types import SimpleNamespace
+
+    from eegdeploy.cli._common import profile_for
+
+    return profile_for(bundle, SimpleNamespace(profile=spec.get("profile")))
+
+
+def cell_splits(spec: dict[str, Any], fold: int, profile: Any):
+    """The data of one cell, rebuilt from the seed (identical on every worker)."""
+    from eegdeploy.data import kfold, load_arrays, split_arrays
+
+    X, y, g, t, label = load_arrays(spec["data"], profile, seed=spec["seed"])
+    if spec["split"] == "holdout":
+        return split_arrays(X, y, g, t, seed=spec["seed"], source=label)
+    mode = {"kfold": "random", "subject": "subject", "trial": "trial"}[spec["split"]]
+    return list(kfold(X, y, g, t, k=spec["folds"], seed=spec["seed"], split=mode, source=label))[fold]
+
+
+def run_cell(spec: dict[str, Any], cell: dict[str, Any]) -> dict[str, Any]:
+    """Run one cell; importable at module level so Ray workers can call it."""
+    import torch
+
+    from eegdeploy.models import load_model
+    from eegdeploy.pipeline import CompressConfig, compress
+
+    torch.set_num_threads(spec.get("threads", 1))
+    c = Cell(**cell)
+    bundle = load_model(spec["checkpoint"])
+    profile = cell_profile(spec, bundle)
+    splits = cell_splits(spec, c.fold, profile)
+    cfg = CompressConfig(method=c.method, ratio=c.ratio, recover=c.recover, epochs=spec["epochs"], seed=spec["seed"],
+                         iters=spec["iters"], batches=tuple(spec["batches"]), warmup=2)
+    out = Path(spec["out"]) / "cells" / c.id
+    try:
+        r = compress(bundle, splits, cfg, out, train=profile.train).to_dict()
+    except EegDeployError as err:
+        return {"cell": cell, "skipped": err.one_line()}
+    return {"cell": cell, "summary": summarize(r)}
+
+
+def summarize(r: dict[str, Any]) -> dict[str, Any]:
+    b, s = r["baseline"], r["slim"]
+    lat = {}
+    for runtime in ("ort-cpu", "torch-cpu"):
+        for batch, st in s["latency_ms"].get(runtime, {}).items():
+            base = b["latency_ms"][runtime][batch]["p50"]
+            lat[f"{runtime}-{batch}"] = {"slim_p50": st["p50"], "baseline_p50": base, "speedup": base / st["p50"]}
+    return {"baseline_accuracy": b["accuracy"], "accuracy": s["accuracy"], "params": s["params"],
+            "baseline_params": b["params"], "macs": s["macs"], "baseline_macs": b["macs"],
+            "flops": s["flops"], "baseline_flops": b["flops"], "nonzero_params": s.get("nonzero_params"),
+            "params_reduction": 1 - (s.get("nonzero_params") or s["params"]) / b["params"],
+            "macs_reduction": 1 - s["macs"] / b["macs"], "flops_reduction": 1 - s["flops"] / b["flops"],
+            "latency": lat, "parity": r["parity"]}
+
+
+class State:
+    """sweep.json: finished and skipped cells, rewritten atomically after each one."""
+
+    def __init__(self, path: Path, spec: dict[str, Any]) -> None:
+        self.path = path
+        self.data: dict[str, Any] = {"kind": "eegdeploy-sweep", "version": 1, "spec": spec, "cells": {}}
+        if path.exists():
+            try:
+                old = json.loads(path.read_text())
+            except (json.JSONDecodeError, UnicodeDecodeError):
+                raise ConfigError(f"{path} is corrupt", fix="delete it to start the sweep afresh") from None
+            keys = ("checkpoint", "data", "seed", "epochs", "split", "folds")
+            if any(old.get("spec", {}).get(k) != spec.get(k) for k in keys):
+                raise ConfigError(f"{path} belongs to a sweep with other settings",
+                                  fix="use another --out, or the same model, data, seed, epochs and folds")
+            self.data["cells"] = old.get("cells", {})
+
+    def done(self) -> set[str]:
+        return set(self.data["cells"])
+
+    def record(self, cell: Cell, result: dict[str, Any]) -> None:
+        self.data["cells"][cell.id] = result
+        write_json(self.path, self.data)
+
+
+def run_cells(cells: Sequence[Cell], fn: Callable[[dict[str, Any]], dict[str, Any]], *, backend: str,
+              on_done: Callable[[Cell, dict[str, Any]], None], ray_address: str | None = None,
+              cpus_per_cell: int = 1) -> None:
+    """Run ``fn(asdict(cell))`` for each cell; ``on_done`` is called in this process as each finishes."""
+    if backend == "local":
+        for c in cells:
+            on_done(c, fn(asdict(c)))
+        return
+    try:
+        import ray
+    except ImportError:
+        raise ConfigError("the ray backend needs Ray", fix='pip install "eegdeploy[ray]"') from None
+    started = False
+    if not ray.is_initialized():
+        import os
+
+        ray.init(address=ray_address, num_cpus=None if ray_address else (os.cpu_count() or 2),
+                 include_dashboard=False, log_to_driver=False, ignore_reinit_error=True)
+        started = True
+    try:
+        remote = ray.remote(num_cpus=cpus_per_cell)(lambda cell: fn(cell))
+        pending = {remote.remote(asdict(c)): c for c in cells}
+        while pending:
+            ready, _ = ray.wait(list(pending), num_returns=1)
+            for ref in ready:
+                on_done(pending.pop(ref), ray.get(ref))
+    finally:
+        if started:
+            ray.shutdown()
+
+
+def sweep(spec: dict[str, Any], cfg: SweepConfig, *, progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Run the grid (resuming), then aggregate and write sweep.md and plots. ``spec`` names the checkpoint,
+    profile file, data source and output folder (see ``eegdeploy.cli.sweep``)."""
+    import functools
+
+    out = Path(spec["out"])
+    out.mkdir(parents=True, exist_ok=True)
+    state = State(out / "sweep.json", spec)
+    cells = make_cells(cfg)
+    todo = [c for c in cells if c.id not in state.done()]
+    say = progress or (lambda msg: None)
+    say(f"{len(cells)} cells, {len(cells) - len(todo)} already finished, {len(todo)} to run ({cfg.backend})")
+
+    def done(c: Cell, res: dict[str, Any]) -> None:
+        state.record(c, res)
+        what = res.get("skipped") or f"accuracy {100 * res['summary']['accuracy']:.1f}%, MACs -{100 * res['summary']['macs_reduction']:.0f}%"
+        say(f"[{len(state.done())}/{len(cells)}] {c.id}: {what}")
+
+    run_cells(todo, functools.partial(run_cell, spec), backend=cfg.backend, on_done=done,
+              ray_address=cfg.ray_address, cpus_per_cell=cfg.cpus_per_cell)
+    table = aggregate(state.data["cells"])
+    write_text(out / "sweep.md", to_markdown(table, spec, cfg))
+    plot_sweep(table, out)
+    write_json(out / "aggregate.json", table)
+    return table
+
+
+def _mean_std(vals: list[float]) -> tuple[float, float]:
+    m = sum(vals) / len(vals)
+    return m, (math.sqrt(sum((v - m) ** 2 for v in vals) / (len(vals) - 1)) if len(vals) > 1 else 0.0)
+
+
+def aggregate(cells: dict[str, Any]) -> dict[str, Any]:
+    """Per method × ratio × recovery: mean ± std accuracy across folds, reductions, latency; skipped cells."""
+    groups: dict[tuple[str, float, str], list[dict[str, Any]]] = {}
+    skipped: dict[str, str] = {}
+    for cid, res in sorted(cells.items()):
+        c = res["cell"]
+        if "skipped" in res:
+            skipped[cid] = res["skipped"]
+            continue
+        groups.setdefault((c["method"], float(c["ratio"]), c["recover"]), []).append(res["summary"])
+    rows = []
+    for (m, r, rec), sums in sorted(groups.items()):
+        acc, acc_sd = _mean_std([s["accuracy"] for s in sums])
+        base, base_sd = _mean_std([s["baseline_accuracy"] for s in sums])
+        lat_key = max((k for k in sums[0]["latency"] if k.startswith("ort-cpu")), key=lambda k: int(k.split("-")[-1]),
+                      default=None)
+        row = {"method": m, "ratio": r, "recover": rec, "n": len(sums), "accuracy": acc, "accuracy_std": acc_sd,
+               "baseline_accuracy": base, "baseline_accuracy_std": base_sd,
+               "params_reduction": sum(s["params_reduction"] for s in sums) / len(sums),
+               "macs_reduction": sum(s["macs_reduction"] for s in sums) / len(sums),
+               "flops_reduction": sum(s["flops_reduction"] for s in sums) / len(sums),
+               "latency_key": lat_key,
+               "slim_p50_ms": (sum(s["latency"][lat_key]["slim_p50"] for s in sums) / len(sums)) if lat_key else None,
+               "speedup": (sum(s["latency"][lat_key]["speedup"] for s in sums) / len(sums)) if lat_key else None}
+        rows.append(row)
+    return {"rows": rows, "skipped": skipped}
+
+
+def to_markdown(table: dict[str, Any], spec: dict[str, Any], cfg: SweepConfig) -> str:
+    from eegdeploy.report.render import markdown_table
+
+    header = ["method", "ratio", "recovery", "n", "accuracy % (mean ± std)", "baseline %", "params −", "MACs −",
+              "FLOPs −", "ort-cpu p50 ms", "speedup"]
+    rows = [[r["method"], f"{r['ratio']:g}", r["recover"], r["n"], f"{100 * r['accuracy']:.1f} ± {100 * r['accuracy_std']:.1f}",
+             f"{100 * r['baseline_accuracy']:.1f}", f"{100 * r['params_reduction']:.1f}%",
+             f"{100 * r['macs_reduction']:.1f}%", f"{100 * r['flops_reduction']:.1f}%",
+             "-" if r["slim_p50_ms"] is None else f"{r['slim_p50_ms']:.3f}",
+             "-" if r["speedup"] is None else f"{r['speedup']:.2f}x"] for r in table["rows"]]
+    lines = ["# Sweep", "", f"Model `{spec['checkpoint']}`, data `{spec['data'] or 'synthetic'}`, seed {spec['seed']}, "
+             f"protocol {cfg.split}" + (f" ({cfg.folds} folds)" if cfg.split != "holdout" else "") +
+             f", backend {cfg.backend}. Latency: ort-cpu at the largest batch, 1 thread, measured side by side with "
+             "the baseline in each cell; reductions are against the unpruned baseline (params − counts non-zero "
+             "parameters for uwmp, whose dense latency does not drop).", "", markdown_table(header, rows), ""]
+    if table["skipped"]:
+        lines += ["Skipped cells:", ""] + [f"- `{k}`: {v}" for k, v in table["skipped"].items()] + [""]
+    lines += ["![accuracy vs MACs](sweep-accuracy-macs.png)", "", "![accuracy vs latency](sweep-accuracy-latency.png)", ""]
+    return "\n".join(lines)
+
+
+def plot_sweep(table: dict[str, Any], out: Path) -> None:
+    from eegdeploy.io import atomic_path
+    from eegdeploy.report.plots import _plt
+
+    plt = _plt()
+    for key, xlabel, fname in (("macs_reduction", "MACs kept (fraction of baseline)", "sweep-accuracy-macs.png"),
+                               ("slim_p50_ms", "ort-cpu p50 latency (ms)", "sweep-accuracy-latency.png")):
+        fig, ax = plt.subplots(figsize=(6.5, 4))
+        series: dict[str, list[tuple[float, float, float]]] = {}
+        for r in table["rows"]:
+            if r[key] is None:
+                continue
+            x = 1 - r[key] if key == "macs_reduction" else r[key]
+            series.setdefault(f"{r['method']} / {r['recover']}", []).append((x, 100 * r["accuracy"], 100 * r["accuracy_std"]))
+        for label, pts in sorted(series.items()):
+            pts.sort()
+            ax.errorbar([p[0] for p in pts], [p[1] for p in pts], yerr=[p[2] for p in pts], marker="o", ms=4,
+                        capsize=2, label=label)
+        if table["rows"]:
+            ax.axhline(100 * table["rows"][0]["baseline_accuracy"], color="grey", ls="--", lw=1, label="baseline")
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel("test accuracy (%)")
+        ax.legend(fontsize=7)
+        fig.tight_layout()
+        with atomic_path(out / fname, suffix=".png") as tmp:
+            fig.savefig(tmp, format="png", dpi=110)
+        plt.close(fig)
