@@ -9,7 +9,7 @@ from eegdeploy.cli._common import add_data_args, add_model_args, load_bundle, lo
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("sensitivity", help="accuracy with each layer pruned alone at 10%..90%",
+    p = sub.add_parser("sensitivity", help="accuracy with each layer pruned alone at 10%%..90%%",
                        description="Prune each prunable channel group alone (L1, no retraining) at each ratio and "
                                    "evaluate; writes sensitivity.md, sensitivity.json and sensitivity.png to --out "
                                    "and names the most sensitive layers.")
