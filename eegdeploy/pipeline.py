@@ -124,6 +124,10 @@ def compress(bundle: Bundle, splits: Splits, config: CompressConfig, out_dir: Pa
     from eegdeploy.prune.plan import PrunePlan
 
     say = progress or (lambda stage, msg: None)
+    if config.kg:
+        from eegdeploy.recover.kg import KGConfig, region_mask
+
+        region_mask(bundle.input, KGConfig(**config.kg).region)  # a bad region fails before any work
     clock = _Clock()
     torch.manual_seed(config.seed)
     recipe_train = replace(config.train or train, epochs=config.epochs if config.epochs is not None else (config.train or train).epochs)
@@ -167,7 +171,7 @@ def compress(bundle: Bundle, splits: Splits, config: CompressConfig, out_dir: Pa
                     if config.recover == "scratch":
                         _reinit(slim_model, config.seed)
                     say("recover", f"{config.recover}, {epochs} epochs on the slim network")
-                    res = fit(slim_model, splits, recipe_train, seed=config.seed)
+                    res = _recover(slim_model, splits, recipe_train, config, bundle, extras, say, ())
                     extras["training"]["recovery"] = res.__dict__ | {"history": res.history}
         else:
             from eegdeploy.prune.callbacks import KeepMasks
@@ -179,7 +183,7 @@ def compress(bundle: Bundle, splits: Splits, config: CompressConfig, out_dir: Pa
                     apply_masks(masked, plan)
                 if config.recover != "none" and epochs > 0:
                     say("recover", f"{config.recover}, {epochs} epochs under the weight masks")
-                    res = fit(masked, splits, recipe_train, seed=config.seed, callbacks=[KeepMasks(plan)])
+                    res = _recover(masked, splits, recipe_train, config, bundle, extras, say, (KeepMasks(plan),))
                     extras["training"]["recovery"] = res.__dict__ | {"history": res.history}
             with clock.stage("slim"):
                 from eegdeploy.prune import dead_channel_plan
@@ -257,6 +261,43 @@ def compress(bundle: Bundle, splits: Splits, config: CompressConfig, out_dir: Pa
     return result
 
 
+def _recover(model: nn.Module, splits: Splits, train: TrainConfig, config: CompressConfig, bundle: Bundle,
+             extras: dict[str, Any], say: Progress, callbacks: tuple[Any, ...]) -> Any:
+    """Recovery training; with knowledge-guided losses, also a plain run from the same weights and seed so the
+    report can compare the two (the knowledge-guided model is the one kept)."""
+    if not config.kg:
+        return fit(model, splits, train, seed=config.seed, callbacks=list(callbacks))
+    from eegdeploy.recover.kg import KGConfig, KnowledgeGuided, evidence, evidence_share
+
+    kg = KGConfig(**config.kg)
+    test = splits.test if len(splits.test) else splits.val
+    share = lambda m: evidence_share(m, test.X, test.y, bundle.input, kg.region, layer=kg.layer)  # noqa: E731
+    before = share(model)
+    before_map = evidence(model, test.X, test.y, bundle.input, layer=kg.layer)
+    say("recover", "plain recovery first, for comparison")
+    plain = copy.deepcopy(model)
+    plain_res = fit(plain, splits, train, seed=config.seed, callbacks=list(callbacks))
+    say("recover", f"knowledge-guided recovery ({kg.mode}, region {kg.region}, weight {kg.weight:g})")
+    cb = KnowledgeGuided(kg, bundle.input, model)
+    try:
+        res = fit(model, splits, train, seed=config.seed, callbacks=[*callbacks, cb])
+    finally:
+        cb.close()
+    extras["kg"] = {
+        "mode": kg.mode, "region": kg.region if isinstance(kg.region, str) else list(kg.region), "weight": kg.weight,
+        "layer": cb.evidence.name, "share_before": before,
+        "plain": {"share": share(plain), "accuracy": evaluate(plain, splits.test),
+                  "best_val_accuracy": plain_res.best_val_accuracy, "seconds": plain_res.seconds},
+        "kg": {"share": share(model), "accuracy": evaluate(model, splits.test),
+               "best_val_accuracy": res.best_val_accuracy, "seconds": res.seconds},
+        "cost_per_batch_s": cb.cost_per_batch_s,
+        "maps": {"before recovery": before_map.tolist(),
+                 "plain recovery": evidence(plain, test.X, test.y, bundle.input, layer=kg.layer).tolist(),
+                 "knowledge-guided": evidence(model, test.X, test.y, bundle.input, layer=kg.layer).tolist()},
+    }
+    return res
+
+
 def _export_summary(x: Any) -> dict[str, Any]:
     return {"exporter": x.exporter, "opset": x.opset, "simplified": x.simplified, "bytes": x.bytes,
             "parity_max_abs": x.parity_max_abs, "warnings": list(x.warnings), "seconds": x.seconds}
@@ -298,6 +339,14 @@ def _write_reports(result: CompressResult, out: Path, bundle: Bundle, slim_x: An
     from eegdeploy.report.render import to_markdown
 
     plots = [plot_comparison(result, out / "comparison.png").name]
+    kg = result.extras.get("kg")
+    if kg:
+        import numpy as np
+
+        from eegdeploy.recover.kg import plot_evidence
+
+        maps = {k: np.asarray(v) for k, v in kg.pop("maps").items()}
+        plots.append(plot_evidence(maps, bundle.input, out / "evidence.png", kg["region"]).name)
     if plan.get("keep"):
         plots.append(plot_channels(plan, out / "channels.png").name)
     write_text(out / "report.md", to_markdown(result, plots=plots))

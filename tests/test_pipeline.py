@@ -53,3 +53,22 @@ def test_finetune_and_scratch_start_from_different_weights(tmp_path):
     lb = b["extras"]["training"]["recovery"]["history"][0]["loss"]
     assert la != lb
     assert a["slim"]["params"] == b["slim"]["params"]
+
+
+def test_knowledge_guided_compress_reports_both_recoveries(tmp_path):
+    prof = load_profile("ccnn-deap")
+    cfg = CompressConfig(batches=(1,), iters=2, warmup=1, runtimes=("ort-cpu",), epochs=1,
+                         kg={"mode": "region", "region": "prefrontal", "weight": 1.0, "layer": None})
+    r = compress(bundle_from_profile(prof, seed=0), _splits(prof.input.shape), cfg, tmp_path / "kg", train=TRAIN)
+    kg = r.to_dict()["extras"]["kg"]
+    assert 0 <= kg["share_before"] <= 1 and {"share", "accuracy"} <= set(kg["plain"]) and kg["cost_per_batch_s"] > 0
+    assert (tmp_path / "kg" / "evidence.png").is_file()
+    assert "Knowledge-guided recovery" in (tmp_path / "kg" / "report.md").read_text()
+
+
+def test_kg_bad_region_fails_before_any_work(tmp_path):
+    prof = load_profile("eegnet-bci")
+    cfg = CompressConfig(kg={"mode": "region", "region": "prefrontal", "weight": 1.0, "layer": None})
+    with pytest.raises(ConfigError, match="maps to no electrode"):
+        compress(bundle_from_profile(prof, seed=0), _splits(prof.input.shape), cfg, tmp_path / "o", train=TRAIN)
+    assert not (tmp_path / "o").exists()

@@ -133,6 +133,16 @@ def to_markdown(result: CompressResult, *, plots: list[str] = ()) -> str:
         for note in plan.get("notes", []):
             parts.append(f"- {note}")
         parts.append("")
+    if extras.get("kg"):
+        kg = extras["kg"]
+        parts += ["## Knowledge-guided recovery", "",
+                  f"Loss {kg['mode']}-wise, region `{kg['region']}`, weight {kg['weight']:g}, evidence from layer "
+                  f"`{kg['layer']}` (Grad-CAM). Share of evidence inside the region, on the test split:", "",
+                  markdown_table(["model", "in-region evidence share", "test accuracy"], [
+                      ["slim, before recovery", f"{kg['share_before']:.3f}", "-"],
+                      ["plain recovery", f"{kg['plain']['share']:.3f}", _pct(kg["plain"]["accuracy"])],
+                      ["knowledge-guided recovery (kept)", f"{kg['kg']['share']:.3f}", _pct(kg["kg"]["accuracy"])],
+                  ]), "", f"Extra cost of the knowledge-guided loss: {1000 * kg['cost_per_batch_s']:.1f} ms per batch.", ""]
     if extras.get("training"):
         parts += ["## Training", ""]
         for name, t in extras["training"].items():
