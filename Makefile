@@ -22,5 +22,9 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
+# Benchmarks print figures and write benchmarks/RESULTS.md; they are not tests.
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks.run --out benchmarks/RESULTS.md
+
 clean:
 	rm -rf $(VENV) .pytest_cache
