@@ -15,6 +15,8 @@ is refused unless the user passes ``--trust-pickle``.
 
 from __future__ import annotations
 
+import warnings
+
 import json
 import pickle
 import zipfile
@@ -72,7 +74,9 @@ def _read(path: Path, trust_pickle: bool) -> Any:
     if size == 0:
         raise CheckpointError(f"checkpoint {str(path)!r} is empty", fix="re-save the model")
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch warns about pickle protocols on files it then refuses anyway
+            warnings.simplefilter("ignore")
+            return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
         text = str(err)
         is_pickle = "Unsupported global" in text or _looks_like_pickle(path)

@@ -13,3 +13,18 @@ class SmallCNN(nn.Module):
 
     def forward(self, x):
         return self.head(self.features(x).flatten(1))
+
+
+class Branchy(nn.Module):
+    """Data-dependent control flow: the channel analysis cannot trace it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(1, 4, 3)
+        self.head = nn.Linear(4, 2)
+
+    def forward(self, x):
+        y = self.conv(x)
+        if float(y.mean()) > 0:
+            y = -y
+        return self.head(y.mean(dim=(2, 3)))

@@ -1,0 +1,52 @@
+"""SIGINT / SIGTERM during recovery: exit 130 / 143, previous artifacts intact, no temporary files left."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from eegdeploy.config import load_profile
+from eegdeploy.models import bundle_from_profile, save_checkpoint
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["sigint", "sigterm"])
+def test_interrupt_during_recovery_keeps_previous_artifacts(tmp_path, sig, code):
+    prof = load_profile("eegnet-deap")
+    ckpt = save_checkpoint(bundle_from_profile(prof, seed=0), tmp_path / "m.pt")
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "d.npz", X=rng.standard_normal((64, *prof.input.shape)).astype(np.float32), y=np.arange(64) % 2)
+    out = tmp_path / "out"
+    out.mkdir()
+    previous = {"report.json": b'{"schema": 1, "previous": true}', "slim.onnx": b"old model bytes"}
+    for name, data in previous.items():
+        (out / name).write_bytes(data)
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1", "COLUMNS": "200"}
+    proc = subprocess.Popen([sys.executable, "-m", "eegdeploy", "compress", str(ckpt), "--data", str(tmp_path / "d.npz"),
+                             "--epochs", "500", "--out", str(out)], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    seen = ""
+    while time.time() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        seen += line
+        if "recover" in line:
+            break
+    assert "recover" in seen, seen + proc.stderr.read()
+    time.sleep(1.0)  # inside the training loop
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == code, err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert sorted(p.name for p in out.iterdir()) == sorted(previous)
+    for name, data in previous.items():
+        assert (out / name).read_bytes() == data
+    assert not list(tmp_path.rglob(".eegdeploy-tmp-*"))
