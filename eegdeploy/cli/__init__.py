@@ -59,14 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
-        modname = f"eegdeploy.cli.{name.replace('-', '_')}"
-        try:
-            module = importlib.import_module(modname)
-        except ModuleNotFoundError as err:  # TODO(integration): remove once every command has landed
-            if err.name == modname:
-                continue
-            raise
-        module.add_parser(sub)
+        importlib.import_module(f"eegdeploy.cli.{name.replace('-', '_')}").add_parser(sub)
     return parser
 
 

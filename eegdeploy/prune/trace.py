@@ -144,7 +144,7 @@ def trace(model: nn.Module) -> fx.GraphModule:
     except Exception as err:  # fx raises many types for data-dependent control flow
         raise UnsupportedLayerError(
             f"cannot trace {type(model).__name__} for channel analysis ({type(err).__name__}: {str(err)[:120]})",
-            fix="avoid data-dependent Python control flow in forward, or prune with --method uwmp") from None
+            fix="avoid data-dependent Python control flow in forward (torch.where instead of if) so it can be traced") from None
     return fx.GraphModule(model, graph)
 
 
