@@ -13,8 +13,9 @@ FIELDS = ("name", "description", "device", "threads", "batches", "providers", "w
 
 
 def devices_dir() -> Path:
-    here = Path(__file__).resolve().parents[2] / "profiles" / "devices"
-    return here
+    from eegdeploy.config import profiles_dir
+
+    return profiles_dir() / "devices"
 
 
 def list_devices() -> list[str]:
