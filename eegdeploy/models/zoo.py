@@ -104,7 +104,31 @@ def build_model(arch: str, kwargs: Mapping[str, Any] | None = None) -> nn.Module
         raise ConfigError(f"{arch} failed to build with {kw}: {type(err).__name__}: {err}",
                           fix="check the architecture's arguments") from None
     sanitize_maxnorm(model)
+    make_traceable(model)
     return model.eval()
+
+
+def _fbcnet_forward(self: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """torcheeg FBCNet's forward with its reshape written without unpacking ``x.shape`` (which torch.fx cannot
+    trace): [n, bands·S, 1, T] → [n, bands·S, stride_factor, T / stride_factor]. Same operations, same outputs."""
+    x = self.scb(x)
+    x = x.reshape(x.size(0), x.size(1), self.stride_factor, -1)
+    x = self.temporal_layer(x)
+    x = torch.flatten(x, start_dim=1)
+    return self.last_layer(x)
+
+
+_TRACEABLE_FORWARDS = {"FBCNet": _fbcnet_forward}
+
+
+def make_traceable(model: nn.Module) -> bool:
+    """Swap in an fx-traceable, numerically identical forward for torcheeg models whose own forward cannot be
+    traced (by giving the instance a subclass, so ``type(model).forward`` is the traceable one)."""
+    fwd = _TRACEABLE_FORWARDS.get(type(model).__name__)
+    if fwd is None or not type(model).__module__.startswith("torcheeg."):
+        return False
+    model.__class__ = type(type(model).__name__, (type(model),), {"forward": fwd, "__module__": __name__})
+    return True
 
 
 def maxnorm_constraints(model: nn.Module) -> dict[str, float]:

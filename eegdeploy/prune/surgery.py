@@ -128,9 +128,11 @@ def _cut(m: nn.Module, kind: str, keep_in: np.ndarray | None, keep_out: np.ndarr
         m.out_features, m.in_features = len(o), len(i)
         return
     o, i = _index(keep_out, m.out_channels), _index(keep_in, m.in_channels)
-    if m.groups > 1:  # depthwise: the analysis tied outputs to inputs, so the cut keeps whole groups
+    if m.groups > 1:  # depthwise: the analysis tied outputs to inputs (or across groups), so groups stay equal
         set_param("weight", m.weight[o])
         m.groups = len(i)
+        if len(o) % len(i):
+            raise ParityError(f"depthwise cut left {len(o)} outputs for {len(i)} groups", fix="report this")
     else:
         set_param("weight", m.weight[o][:, i])
     if m.bias is not None:

@@ -280,9 +280,17 @@ class _Walker:
         elif g == m.in_channels:  # depthwise, depth multiplier D = out / in
             d = m.out_channels // m.in_channels
             out = self.fresh(m.out_channels)
-            for i in range(m.in_channels):
-                for j in range(d):
-                    self.uf.union(x[i], out[i * d + j])
+            frozen_roots = {self.uf.find(s) for s in self.reasons}
+            if d > 1 and all(self.uf.find(int(s)) in frozen_roots for s in x):
+                # the inputs cannot be removed (e.g. the model's input bands, FBCNet): prune the multiplier
+                # instead, the j-th filter of every group together, so each group keeps the same count
+                for i in range(1, m.in_channels):
+                    for j in range(d):
+                        self.uf.union(out[j], out[i * d + j])
+            else:  # EEGNet's F1·D: removing input channel i removes its D filters
+                for i in range(m.in_channels):
+                    for j in range(d):
+                        self.uf.union(x[i], out[i * d + j])
         else:
             reason = f"{name}: grouped convolution (groups={g}) is kept whole"
             self.freeze(x, reason)

@@ -11,7 +11,9 @@ from eegdeploy.export import onnx_export
 from eegdeploy.models import bundle_from_profile
 from eegdeploy.prune import LFPConfig, prune, slim
 
-PROFILES = ["ccnn-deap", "fbccnn-deap", "tsception-deap", "eegnet-deap", "eegnet-bci", "deepconvnet-bci"]
+from eegdeploy.config import list_profiles
+
+PROFILES = list_profiles()  # every shipped profile, the coverage ones (stnet, fbcnet, deepsleepnet) included
 
 
 @pytest.mark.parametrize("name", PROFILES)
@@ -32,7 +34,7 @@ def test_slim_models_export_with_parity_metadata_and_vectors(name, tmp_path):
     write_test_vectors(tmp_path / "slim.onnx", real, tmp_path / "tv.npz")
     assert check_test_vectors(tmp_path / "slim.onnx", tmp_path / "tv.npz") <= 1e-5
     with np.load(tmp_path / "tv.npz") as f:
-        assert f["inputs"].shape == real.shape and f["outputs"].shape == (5, 2)
+        assert f["inputs"].shape == real.shape and f["outputs"].shape == (5, prof.num_classes)
 
 
 def test_fallback_exporter_is_used_and_named(tmp_path, monkeypatch):

@@ -13,7 +13,9 @@ from eegdeploy.prune import (LFPConfig, PrunePlan, analyse, apply_masks, channel
 
 from .conftest import Depthwise, Residual, Unknown, macs
 
-PROFILES = ["ccnn-deap", "fbccnn-deap", "tsception-deap", "eegnet-deap", "eegnet-bci", "deepconvnet-bci"]
+from eegdeploy.config import list_profiles
+
+PROFILES = list_profiles()  # every shipped profile, the coverage ones (stnet, fbcnet, deepsleepnet) included
 
 
 def _check(model, x, ratio=0.5, **kw):
