@@ -400,30 +400,21 @@ class _Walker:
 
     # -- groups ----------------------------------------------------------------------------------------------
     def _groups(self, unit_of: np.ndarray, frozen: dict[int, str]) -> list[ChannelGroup]:
+        """Units grouped by the first layer producing them. A later layer whose outputs are existing units (a
+        residual branch, a depthwise conv after a concatenation) becomes a co-producer of each group it touches;
+        groups are never merged, so every group keeps at least one channel of its own."""
         owner: dict[int, str] = {}  # unit -> group name
         groups: dict[str, ChannelGroup] = {}
         for name in self.order:
             lay = self.layers[name]
-            units = unit_of[lay.out_slots]
-            seen = [u for u in dict.fromkeys(int(u) for u in units)]
-            existing = {owner[u] for u in seen if u in owner}
-            if existing:
-                gname = sorted(existing, key=lambda g: self.order.index(g))[0]
-                grp = groups[gname]
-                for other in existing - {gname}:  # two groups joined by this layer: merge
-                    o = groups.pop(other)
-                    grp.units += [u for u in o.units if u not in grp.units]
-                    grp.producers += o.producers
-                    for u in o.units:
-                        owner[u] = gname
-                grp.producers.append(name)
-                for u in seen:
-                    if u not in owner:
-                        owner[u] = gname
-                        grp.units.append(u)
-            else:
-                groups[name] = ChannelGroup(name, 0, [name], [], True, "", seen)
-                for u in seen:
+            seen = list(dict.fromkeys(int(u) for u in unit_of[lay.out_slots]))
+            for gname in dict.fromkeys(owner[u] for u in seen if u in owner):
+                if name not in groups[gname].producers:
+                    groups[gname].producers.append(name)
+            new = [u for u in seen if u not in owner]
+            if new:
+                groups[name] = ChannelGroup(name, 0, [name], [], True, "", new)
+                for u in new:
                     owner[u] = name
         for g in groups.values():
             g.size = len(g.units)

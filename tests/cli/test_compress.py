@@ -83,3 +83,18 @@ def test_state_dict_for_another_architecture_names_key_and_shapes(cli, tmp_path)
     res = cli("compress", str(tmp_path / "sd.pt"), "--profile", "ccnn-deap", "--out", str(tmp_path / "o"))
     assert res.returncode == 2
     assert len(res.stderr.strip().splitlines()) == 1 and "Traceback" not in res.stderr
+
+
+def test_export_and_inspect_commands(cli, tmp_path):
+    ckpt = save_checkpoint(bundle_from_profile(load_profile("tsception-deap"), seed=0), tmp_path / "m.pt")
+    res = cli("export", str(ckpt), "--out", str(tmp_path / "m.onnx"))
+    assert res.returncode == 0, res.stderr
+    for f in ("m.onnx", "m.test-vectors.npz", "m.model-card.md"):
+        assert (tmp_path / f).is_file()
+    assert "torchscript" in res.stdout
+    card = (tmp_path / "m.model-card.md").read_text()
+    assert "Fp1, AF3" in card and "logits" in card
+    res = cli("inspect", str(tmp_path / "m.onnx"))
+    assert res.returncode == 0 and "eegdeploy.class_names" in res.stdout and "batchx1x28x512" in res.stdout
+    res = cli("inspect", str(ckpt))
+    assert res.returncode == 0 and "Tception1.1" in res.stdout and "model output" in res.stdout

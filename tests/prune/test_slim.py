@@ -185,3 +185,30 @@ def test_property_slim_equals_pruned(widths, ratio, depthwise, pool):
             m.running_mean.uniform_(-1, 1); m.running_var.uniform_(0.5, 2); m.bias.data.uniform_(-1, 1)
     _, small, diff = _check(model, x, ratio)
     assert diff <= 1e-5
+
+
+class _Branches(nn.Module):
+    """Two conv branches concatenated on the channel axis or on the time axis (TSCeption-style), then a conv."""
+
+    def __init__(self, a: int, b: int, axis: int, depthwise: bool) -> None:
+        super().__init__()
+        self.axis = axis
+        self.a = nn.Sequential(nn.Conv2d(1, a, (1, 3), padding=(0, 1)), nn.BatchNorm2d(a), nn.LeakyReLU())
+        self.b = nn.Sequential(nn.Conv2d(1, a if axis != 1 else b, (1, 5), padding=(0, 2)), nn.ReLU())
+        c = a + b if axis == 1 else a
+        self.mid = nn.Conv2d(c, 2 * c, (2, 1), groups=c) if depthwise else nn.Conv2d(c, 2 * c, (2, 1))
+        self.head = nn.Linear(2 * c * (16 if axis == 1 else 32), 2)
+
+    def forward(self, x):
+        y = torch.cat([self.a(x), self.b(x)], dim=self.axis)
+        return self.head(torch.flatten(torch.relu(self.mid(y)), 1))
+
+
+@settings(max_examples=20, deadline=None)
+@given(a=st.integers(2, 8), b=st.integers(2, 8), axis=st.sampled_from([1, 3]), depthwise=st.booleans(),
+       ratio=st.floats(0.05, 0.95))
+def test_property_multibranch_concat(a, b, axis, depthwise, ratio):
+    model = _Branches(a, b, axis, depthwise).eval()
+    x = torch.randn(3, 1, 2, 16)
+    _, small, diff = _check(model, x, ratio)
+    assert diff <= 1e-5
