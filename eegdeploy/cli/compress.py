@@ -44,6 +44,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--plan", metavar="plan.json", help="apply a saved/searched plan instead of a method")
     p.add_argument("--batch", default="1,64", help="benchmark batch sizes (default 1,64)")
     p.add_argument("--threads", type=int, default=1, help="benchmark threads (default 1)")
+    p.add_argument("--cuda", action="store_true", help="also time torch-cuda and ort-cuda (skipped with a note "
+                   "in the report when no GPU or no CUDA provider is present)")
     p.add_argument("--iters", type=int, default=30, help="timed iterations per measurement (default 30)")
     p.add_argument("--out", metavar="DIR", help="output folder (default reports/<model>-<method>-<ratio>)")
     p.set_defaults(run=run)
@@ -93,6 +95,7 @@ def run(args: argparse.Namespace, console) -> int:
     config = CompressConfig(method=args.method, ratio=args.ratio, recover=args.recover, epochs=args.epochs,
                             seed=args.seed, keep=tuple(args.keep), method_options=method_options(args),
                             batches=parse_ints(args.batch, "batch"), threads=args.threads, iters=args.iters,
+                            runtimes=("ort-cpu", "torch-cpu") + (("ort-cuda", "torch-cuda") if args.cuda else ()),
                             plan_path=args.plan, kg=kg_options(args))
     bundle = load_bundle(args)
     profile = profile_for(bundle, args)
@@ -108,5 +111,7 @@ def run(args: argparse.Namespace, console) -> int:
 
     result = compress(bundle, splits, config, out, train=train, progress=progress)
     console.print(to_table(result))
+    for note in result.extras.get("notes", []):
+        console.print(f"[yellow]note:[/] {note}")
     console.print(f"wrote {out}/: report.json report.md model-card.md baseline.onnx slim.onnx slim.pt test-vectors.npz")
     return 0

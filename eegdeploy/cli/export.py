@@ -96,9 +96,16 @@ def run(args: argparse.Namespace, console) -> int:
                          layout=tuple(bundle.input.layout), electrodes=tuple(bundle.input.electrodes),
                          sampling_rate=bundle.input.sampling_rate, preprocessing=bundle.input.preprocessing,
                          class_names=tuple(bundle.class_names),
-                         params=sum(p.numel() for p in bundle.module.parameters()), macs=None,
+                         params=sum(p.numel() for p in bundle.module.parameters()),
+                         macs=_macs(bundle.module, example),
                          size_bytes=res.bytes, onnx_file=out.name, input_name=res.input_name,
                          output_name=res.output_name, opset=res.opset, extra=extra)
     write_text(Path(f"{stem}.model-card.md"), render_model_card(card))
     console.print(f"wrote {stem}.test-vectors.npz and {stem}.model-card.md")
     return 0
+
+
+def _macs(model, example) -> int:
+    from eegdeploy.bench import count
+
+    return count(model, example, cross_check=False).macs
