@@ -36,12 +36,19 @@ def load_arrays(source: str | None, profile: Profile, *, seed: int = 0
         X, y, g, t = load_deap(folder, profile)
         X, y, g, _ = validate_arrays(X, y, g, profile, source)
         return X, y, g, t, source
+    if source.startswith("torcheeg-deap:"):
+        from eegdeploy.data.torcheeg_deap import load_torcheeg_deap
+
+        X, y, g, t = load_torcheeg_deap(source[len("torcheeg-deap:"):], profile)
+        X, y, g, _ = validate_arrays(X, y, g, profile, source)
+        return X, y, g, t, source
     if source.endswith(".npz"):
         X, y, g, t = load_npz(source, profile)
         return X, y, g, t, f"npz:{source}"
     from eegdeploy.errors import DataError
 
-    raise DataError(f"cannot tell what data {source!r} is", fix="give a .npz file, deap:<folder>, or omit --data "
+    raise DataError(f"cannot tell what data {source!r} is", fix="give a .npz file, deap:<folder>, "
+                    "torcheeg-deap:<folder>, or omit --data "
                     "for the profile's synthetic EEG")
 
 

@@ -136,3 +136,15 @@ def test_split_errors():
         split_arrays(X, y, None, None, seed=0, split="subject")
     with pytest.raises(ConfigError):
         split_arrays(X, y, None, None, seed=0, split="sideways")
+
+
+@pytest.mark.parametrize("name, per_trial", [("ccnn-deap", 8), ("eegnet-deap", 8)])
+def test_deap_through_torcheeg_matches_the_layout(tmp_path, name, per_trial):
+    prof = load_profile(name)
+    folder = _deap_folder(tmp_path)
+    s = load_data(f"torcheeg-deap:{folder}", prof, seed=0, val=0.25, test=0.25)
+    assert sum(s.sizes().values()) == 2 * 4 * per_trial
+    assert s.train.X.shape[1:] == tuple(prof.input.shape)
+    ours = load_data(f"deap:{folder}", prof, seed=0, val=0.25, test=0.25)
+    assert np.array_equal(np.sort(np.concatenate([s.train.y, s.val.y, s.test.y])),
+                          np.sort(np.concatenate([ours.train.y, ours.val.y, ours.test.y])))
