@@ -118,7 +118,22 @@ def _fbcnet_forward(self: nn.Module, x: torch.Tensor) -> torch.Tensor:
     return self.last_layer(x)
 
 
-_TRACEABLE_FORWARDS = {"FBCNet": _fbcnet_forward}
+def _mtcnn_forward(self: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """torcheeg MTCNN's forward for any batch size, valence head only.
+
+    torcheeg applies ``BatchNorm1d(1)`` to the transposed [512, n] features, which only runs at batch 1 (the one
+    channel is the batch axis). Here the same scalar normalisation is applied to every feature value
+    (reshape to [n·512, 1]): identical outputs at batch 1 and in eval mode, and it runs at any batch. MTCNN is
+    multi-task (valence and arousal heads); eegdeploy's single-output pipeline serves ``lin_v``."""
+    x = self.block4(self.block3(self.block2(self.block1(x))))
+    x = self.lin1(x.flatten(start_dim=1))
+    n = x.size(0)
+    x = self.lin1_bn[0](x.reshape(-1, 1)).reshape(n, -1)
+    x = self.lin1_bn[1](x)
+    return self.lin_v(x)
+
+
+_TRACEABLE_FORWARDS = {"FBCNet": _fbcnet_forward, "MTCNN": _mtcnn_forward}
 
 
 def make_traceable(model: nn.Module) -> bool:
