@@ -78,12 +78,18 @@ def run(args: argparse.Namespace, console) -> int:
                   f"{res.parity_max_abs:.2g} ({', '.join(f'{k}: {v:.2g}' for k, v in res.parity.items())})")
     for w in res.warnings:
         console.print(f"[yellow]warning:[/] {w}")
+    record: dict = {"kind": "eegdeploy-export", "version": 1, "file": str(out), "bytes": res.bytes,
+                    "exporter": res.exporter, "attempts": res.attempts, "opset": res.opset,
+                    "simplified": res.simplified, "parity_max_abs": res.parity_max_abs, "parity": res.parity,
+                    "warnings": res.warnings, "input": {"name": res.input_name, "shape": res.input_shape},
+                    "output": {"name": res.output_name, "shape": res.output_shape}, "metadata": meta}
     if args.quantize:
         from eegdeploy.export.quant import quantize_int8
 
         q = quantize_int8(out, Path(f"{stem}.int8.onnx"), calibration=splits.train.X[:128], test=splits.test,
                           max_accuracy_drop=args.max_accuracy_drop)
         extra.append(q.summary())
+        record["int8"] = q.to_dict()
         console.print(q.summary())
         for w in q.warnings:
             console.print(f"[yellow]warning:[/] {w}")
@@ -91,6 +97,7 @@ def run(args: argparse.Namespace, console) -> int:
         from eegdeploy.export.quant import to_fp16
 
         f16 = to_fp16(out, Path(f"{stem}.fp16.onnx"))
+        record["fp16"] = {"file": str(f16), "bytes": f16.stat().st_size}
         console.print(f"wrote {f16} (fp16 weights, for GPU targets)")
     card = ModelCardInfo(name=bundle.name, arch=bundle.arch, input_shape=tuple(bundle.input.shape),
                          layout=tuple(bundle.input.layout), electrodes=tuple(bundle.input.electrodes),
@@ -101,7 +108,10 @@ def run(args: argparse.Namespace, console) -> int:
                          size_bytes=res.bytes, onnx_file=out.name, input_name=res.input_name,
                          output_name=res.output_name, opset=res.opset, extra=extra)
     write_text(Path(f"{stem}.model-card.md"), render_model_card(card))
-    console.print(f"wrote {stem}.test-vectors.npz and {stem}.model-card.md")
+    from eegdeploy.io import write_json
+
+    write_json(Path(f"{stem}.export.json"), record)
+    console.print(f"wrote {stem}.test-vectors.npz, {stem}.model-card.md and {stem}.export.json")
     return 0
 
 

@@ -90,6 +90,9 @@ def quantize_int8(fp32: str | Path, out: str | Path, *, calibration: np.ndarray,
                             activation_type=QuantType.QInt8, weight_type=QuantType.QInt8)
     res = QuantResult(out, fp32.stat().st_size, out.stat().st_size, None, None,
                       _p50(fp32, (16, *calib.shape[1:])), _p50(out, (16, *calib.shape[1:])))
+    if res.int8_p50_ms > res.fp32_p50_ms:
+        res.warnings.append(f"int8 is slower than fp32 on this CPU ({res.int8_p50_ms:.2f} vs {res.fp32_p50_ms:.2f} ms "
+                            "at batch 16): quantize/dequantize overhead outweighs small layers; prefer fp32 here")
     if test is not None and len(test):
         res.fp32_accuracy = onnx_accuracy(fp32, test.X, test.y)
         res.int8_accuracy = onnx_accuracy(out, test.X, test.y)

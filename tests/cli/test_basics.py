@@ -47,3 +47,19 @@ def test_missing_checkpoint_is_one_line(cli, tmp_path) -> None:
     assert res.returncode == 2
     assert res.stderr.strip().splitlines() == [f"eegdeploy: error: checkpoint '{tmp_path / 'nope.pt'}' not found; check the path"]
     assert not (tmp_path / "out").exists()
+
+
+def test_internal_failure_is_exit_1_with_hint_and_traceback_only_with_debug(monkeypatch, capsys) -> None:
+    import eegdeploy.cli.profiles as profiles
+    from eegdeploy.cli import main
+
+    def boom(args, console):
+        raise RuntimeError("something broke inside")
+
+    monkeypatch.setattr(profiles, "run", boom)
+    assert main(["profiles"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "internal error: RuntimeError: something broke inside" in err and "--debug" in err
+    assert "Traceback" not in err
+    assert main(["--debug", "profiles"]) == 1
+    assert "Traceback" in capsys.readouterr().err
