@@ -150,6 +150,13 @@ class _Evaluator:
             from eegdeploy.search.lut import LatencyLUT
 
             self.lut = LatencyLUT(model, self.analysis, example, batch=cfg.lut_batch)
+            pairs = [(self.lut.raw_ms(candidate_plan(self.analysis, self.scores, {g: 1.0 for g in self.groups})),
+                      self.lut.measure_ms(model, example))]
+            for r in (0.25, 0.5, 0.75):
+                plan = plan_from_scores(self.analysis, self.scores, r, method="lfp")
+                pairs.append((self.lut.raw_ms(plan), self.lut.measure_ms(slim(model, plan, example, verify=False),
+                                                                           example)))
+            self.lut.calibrate(pairs)
         self.cache: dict[tuple[float, ...], Candidate] = {}
 
     def evaluate(self, keep_ratios: dict[str, float], genes: list[int], source: str = "search") -> Candidate:
@@ -255,7 +262,8 @@ def search(model: nn.Module, splits: Any, example: torch.Tensor, cfg: SearchConf
             small = slim(model, PrunePlan.from_dict(c.plan), example, verify=False)
             lut_check.append({"predicted_ms": c.latency_ms or 0.0, "measured_ms": ev.lut.measure_ms(small, example)})
     base = {"accuracy": evaluate_base(model, splits), "macs": ev.base.macs, "params": ev.base.params,
-            "latency_ms": ev.lut.full_ms if ev.lut else None, "groups": ev.groups}
+            "latency_ms": ev.lut.calibration[0]["measured_ms"] if ev.lut else None, "groups": ev.groups,
+            "lut_calibration": ev.lut.calibration if ev.lut else None}
     return SearchResult(base, evaluated, front, uniform, chosen, cfg.objective, lut_check)
 
 

@@ -1,8 +1,8 @@
 """Per-layer latency lookup table: the latency objective without running the whole model per candidate.
 
 Each conv/linear layer is timed alone in PyTorch (1 thread, batch B) at the kept input/output widths the
-candidate gives it, once per distinct width pair (cached); the rest of the model (BatchNorm, activations,
-pooling), calibrated once as measured(full model) − Σ layers(full widths), is scaled with the layers' time. Predictions are checked against
+candidate gives it, once per distinct width pair (cached); a plan's prediction is the measured time of the whole
+full model scaled by Σ layers(plan widths) / Σ layers(full widths). Predictions are checked against
 whole-model measurements of the front points, and the error is reported.
 """
 
@@ -76,14 +76,31 @@ class LatencyLUT:
                 self.cache[key] = _time(lambda: m(xb))
         return self.cache[key]
 
+    scale: float = 1.0
+    offset: float = 0.0
+
+    def calibrate(self, pairs: list[tuple[float, float]]) -> None:
+        """Least-squares fit measured ≈ scale · raw + offset over (raw prediction, whole-model measurement) pairs
+        (the full model and a few uniform plans), so predictions are in measured milliseconds."""
+        import numpy as np
+
+        raw = np.array([p[0] for p in pairs]); meas = np.array([p[1] for p in pairs])
+        if len(pairs) >= 2 and np.ptp(raw) > 0:
+            self.scale, self.offset = (float(v) for v in np.polyfit(raw, meas, 1))
+        self.calibration = [{"raw_ms": float(r), "measured_ms": float(m)} for r, m in pairs]
+
     def predict_ms(self, plan: Any) -> float:
-        """Σ layer times at the plan's widths, plus the rest (BatchNorm, activations, pooling), which shrinks with
-        the channels: scaled by the same factor as the layers."""
+        return self.scale * self.raw_ms(plan) + self.offset
+
+    def raw_ms(self, plan: Any) -> float:
+        """The whole model's measured time scaled by Σ layer times at the plan's widths / Σ at full widths: the rest
+        of the network (BatchNorm, activations, pooling) shrinks with the channels, and per-call overheads of
+        timing layers alone cancel out."""
         layers = 0.0
         for name, (keep_in, keep_out) in _masks(self.analysis, plan).items():
             if name in self.inputs:
                 layers += self.layer_ms(name, keep_in, keep_out)
-        return layers + self.overhead_ms * (layers / self.layers_full_ms if self.layers_full_ms > 0 else 1.0)
+        return self.full_ms * (layers / self.layers_full_ms if self.layers_full_ms > 0 else 1.0)
 
     def measure_ms(self, slim_model: nn.Module, example: torch.Tensor) -> float:
         x = torch.randn((self.batch, *example.shape[1:]))
