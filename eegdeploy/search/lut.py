@@ -20,13 +20,19 @@ from eegdeploy.prune.trace import Analysis
 
 
 def _time(fn, iters: int = 15, warmup: int = 3) -> float:
-    for _ in range(warmup):
-        fn()
-    ts = []
-    for _ in range(iters):
-        t0 = time.perf_counter()
-        fn()
-        ts.append(time.perf_counter() - t0)
+    """Median milliseconds of ``fn`` on one thread (the caller's thread setting is restored)."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        for _ in range(warmup):
+            fn()
+        ts = []
+        for _ in range(iters):
+            t0 = time.perf_counter()
+            fn()
+            ts.append(time.perf_counter() - t0)
+    finally:
+        torch.set_num_threads(previous)
     ts.sort()
     return 1000.0 * ts[len(ts) // 2]
 
@@ -49,7 +55,6 @@ class LatencyLUT:
         for h in hooks:
             h.remove()
         self.cache: dict[tuple[str, int, int], float] = {}
-        torch.set_num_threads(1)
         full = torch.randn((batch, *example.shape[1:]))
         with torch.inference_mode():
             whole = _time(lambda: model(full))
