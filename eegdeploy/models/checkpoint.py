@@ -165,8 +165,8 @@ def load_model(
             a, kw = str(obj["arch"]), dict(obj.get("arch_kwargs") or {})
             names = tuple(obj.get("class_names") or ())
             sd = obj["state_dict"]
-        except (KeyError, TypeError, ValueError) as err:
-            raise CheckpointError(f"checkpoint {str(path)!r} is malformed ({err})", fix="re-save it with 'eegdeploy train'") from None
+        except (KeyError, TypeError, ValueError, IndexError, AttributeError, RuntimeError) as err:
+            raise CheckpointError(f"checkpoint {str(path)!r} is malformed ({type(err).__name__}: {str(err)[:100]})", fix="re-save it with 'eegdeploy train'") from None
         module = build_model(a, kw)
         load_state_dict_checked(module, sd, a)
         bundle = Bundle(module, a, kw, spec, names, obj.get("profile"), dict(obj.get("metadata") or {}))
@@ -177,7 +177,7 @@ def load_model(
         meta = dict(obj.get("meta") or {})
         try:
             spec = InputSpec.from_dict(meta["input"])
-        except (KeyError, TypeError, ValueError):
+        except (KeyError, TypeError, ValueError, IndexError, AttributeError, RuntimeError):
             if input_shape is None:
                 raise CheckpointError(f"portable model {str(path)!r} has no input spec", fix="pass --input-shape") from None
             spec = InputSpec(shape=tuple(input_shape))
