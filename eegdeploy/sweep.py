@@ -2,7 +2,9 @@
 
 Every cell is one task: it reloads the baseline checkpoint, rebuilds its data split from the seed, runs
 ``compress`` into ``cells/<id>/`` and returns a summary. ``sweep.json`` records each finished cell atomically, so a
-killed sweep resumes without redoing finished cells. Cells seed themselves, so the local and Ray backends give the
+killed sweep resumes without redoing finished cells. A cell that does not apply (nsfp on a model without
+BatchNorm, an untraceable model) is recorded as skipped with the reason; a cell that fails is recorded as failed
+and tried again on the next run. Cells seed themselves, so the local and Ray backends give the
 same accuracies, plans and counts (latency aside). Aggregation follows the published protocol: mean ± std across
 folds (and subjects) per method × ratio × recovery.
 """
@@ -15,8 +17,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from eegdeploy.errors import ConfigError, EegDeployError, invalid_value, unknown_name
+from eegdeploy.errors import ConfigError, EegDeployError, UnsupportedLayerError, invalid_value, unknown_name
 from eegdeploy.io import write_json, write_text
+
+__all__ = ["BACKENDS", "Cell", "PROTOCOLS", "RECOVERIES", "State", "SweepConfig", "aggregate", "make_cells",
+           "plot_sweep", "run_cell", "run_cells", "summarize", "sweep", "to_markdown"]
 
 BACKENDS = ("local", "ray")
 RECOVERIES = ("finetune", "scratch", "none")
@@ -113,8 +118,13 @@ def run_cell(spec: dict[str, Any], cell: dict[str, Any]) -> dict[str, Any]:
     out = Path(spec["out"]) / "cells" / c.id
     try:
         r = compress(bundle, splits, cfg, out, train=profile.train).to_dict()
-    except EegDeployError as err:
+    except (ConfigError, UnsupportedLayerError) as err:  # the method does not apply to this model or setting
         return {"cell": cell, "skipped": err.one_line()}
+    except EegDeployError as err:
+        return {"cell": cell, "failed": err.one_line()}
+    except Exception as err:  # noqa: BLE001 - one broken cell must not lose the rest of a long grid
+        first = (str(err).splitlines() or [""])[0][:300]
+        return {"cell": cell, "failed": f"internal error: {type(err).__name__}: {first}"}
     return {"cell": cell, "summary": summarize(r)}
 
 
@@ -144,14 +154,20 @@ class State:
                 old = json.loads(path.read_text())
             except (json.JSONDecodeError, UnicodeDecodeError):
                 raise ConfigError(f"{path} is corrupt", fix="delete it to start the sweep afresh") from None
-            keys = ("checkpoint", "data", "seed", "epochs", "split", "folds")
-            if any(old.get("spec", {}).get(k) != spec.get(k) for k in keys):
-                raise ConfigError(f"{path} belongs to a sweep with other settings",
+            keys = ("checkpoint", "model", "data", "seed", "epochs", "split", "folds")
+            diff = [k for k in keys if old.get("spec", {}).get(k) != spec.get(k)]
+            if diff:
+                what = ", ".join(f"{k}: {old.get('spec', {}).get(k)!r} there, {spec.get(k)!r} here" for k in diff)
+                raise ConfigError(f"{path} belongs to a sweep with other settings ({what})",
                                   fix="use another --out, or the same model, data, seed, epochs and folds")
             self.data["cells"] = old.get("cells", {})
 
     def done(self) -> set[str]:
-        return set(self.data["cells"])
+        """Finished cells: measured or skipped. Failed cells are not done; the next run tries them again."""
+        return {cid for cid, res in self.data["cells"].items() if "failed" not in res}
+
+    def failed(self) -> set[str]:
+        return {cid for cid, res in self.data["cells"].items() if "failed" in res}
 
     def record(self, cell: Cell, result: dict[str, Any]) -> None:
         self.data["cells"][cell.id] = result
@@ -189,9 +205,14 @@ def run_cells(cells: Sequence[Cell], fn: Callable[[dict[str, Any]], dict[str, An
             ray.shutdown()
 
 
-def sweep(spec: dict[str, Any], cfg: SweepConfig, *, progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+CellEvent = Callable[[str, Cell, int, int], None]  # (event "start" | "done", cell, cells done this run, to run)
+
+
+def sweep(spec: dict[str, Any], cfg: SweepConfig, *, progress: Callable[[str], None] | None = None,
+          on_cell: CellEvent | None = None) -> dict[str, Any]:
     """Run the grid (resuming), then aggregate and write sweep.md and plots. ``spec`` names the checkpoint,
-    profile file, data source and output folder (see ``eegdeploy.cli.sweep``)."""
+    profile file, data source and output folder (see ``eegdeploy.cli.sweep``). ``progress`` receives one line
+    per event; ``on_cell`` drives a progress bar ("start" events come from the local backend only)."""
     import functools
 
     out = Path(spec["out"])
@@ -199,16 +220,32 @@ def sweep(spec: dict[str, Any], cfg: SweepConfig, *, progress: Callable[[str], N
     state = State(out / "sweep.json", spec)
     cells = make_cells(cfg)
     todo = [c for c in cells if c.id not in state.done()]
+    retry = sum(1 for c in todo if c.id in state.failed())
     say = progress or (lambda msg: None)
-    say(f"{len(cells)} cells, {len(cells) - len(todo)} already finished, {len(todo)} to run ({cfg.backend})")
+    event = on_cell or (lambda kind, cell, n, total: None)
+    say(f"{len(cells)} cells, {len(cells) - len(todo)} already finished, {len(todo)} to run ({cfg.backend})"
+        + (f", {retry} of them failed before" if retry else ""))
+    ran = [0]
 
     def done(c: Cell, res: dict[str, Any]) -> None:
         state.record(c, res)
-        what = res.get("skipped") or f"accuracy {100 * res['summary']['accuracy']:.1f}%, MACs -{100 * res['summary']['macs_reduction']:.0f}%"
+        ran[0] += 1
+        if "summary" in res:
+            what = (f"accuracy {100 * res['summary']['accuracy']:.1f}%, "
+                    f"MACs -{100 * res['summary']['macs_reduction']:.0f}%")
+        else:
+            what = ("skipped: " + res["skipped"]) if "skipped" in res else ("FAILED: " + res["failed"])
         say(f"[{len(state.done())}/{len(cells)}] {c.id}: {what}")
+        event("done", c, ran[0], len(todo))
 
-    run_cells(todo, functools.partial(run_cell, spec), backend=cfg.backend, on_done=done,
-              ray_address=cfg.ray_address, cpus_per_cell=cfg.cpus_per_cell)
+    def run_one(cell: dict[str, Any]) -> dict[str, Any]:
+        if cfg.backend == "local":
+            event("start", Cell(**cell), ran[0], len(todo))
+        return run_cell(spec, cell)
+
+    fn = run_one if cfg.backend == "local" else functools.partial(run_cell, spec)
+    run_cells(todo, fn, backend=cfg.backend, on_done=done, ray_address=cfg.ray_address,
+              cpus_per_cell=cfg.cpus_per_cell)
     table = aggregate(state.data["cells"])
     write_text(out / "sweep.md", to_markdown(table, spec, cfg))
     plot_sweep(table, out)
@@ -225,10 +262,14 @@ def aggregate(cells: dict[str, Any]) -> dict[str, Any]:
     """Per method × ratio × recovery: mean ± std accuracy across folds, reductions, latency; skipped cells."""
     groups: dict[tuple[str, float, str], list[dict[str, Any]]] = {}
     skipped: dict[str, str] = {}
+    failed: dict[str, str] = {}
     for cid, res in sorted(cells.items()):
         c = res["cell"]
         if "skipped" in res:
             skipped[cid] = res["skipped"]
+            continue
+        if "failed" in res:
+            failed[cid] = res["failed"]
             continue
         groups.setdefault((c["method"], float(c["ratio"]), c["recover"]), []).append(res["summary"])
     rows = []
@@ -246,7 +287,7 @@ def aggregate(cells: dict[str, Any]) -> dict[str, Any]:
                "slim_p50_ms": (sum(s["latency"][lat_key]["slim_p50"] for s in sums) / len(sums)) if lat_key else None,
                "speedup": (sum(s["latency"][lat_key]["speedup"] for s in sums) / len(sums)) if lat_key else None}
         rows.append(row)
-    return {"rows": rows, "skipped": skipped}
+    return {"rows": rows, "skipped": skipped, "failed": failed}
 
 
 def to_markdown(table: dict[str, Any], spec: dict[str, Any], cfg: SweepConfig) -> str:
@@ -265,7 +306,11 @@ def to_markdown(table: dict[str, Any], spec: dict[str, Any], cfg: SweepConfig) -
              "the baseline in each cell; reductions are against the unpruned baseline (params − counts non-zero "
              "parameters for uwmp, whose dense latency does not drop).", "", markdown_table(header, rows), ""]
     if table["skipped"]:
-        lines += ["Skipped cells:", ""] + [f"- `{k}`: {v}" for k, v in table["skipped"].items()] + [""]
+        lines += ["Skipped cells (the method does not apply):", ""]
+        lines += [f"- `{k}`: {v}" for k, v in table["skipped"].items()] + [""]
+    if table.get("failed"):
+        lines += ["Failed cells (tried again by the next run of the same command):", ""]
+        lines += [f"- `{k}`: {v}" for k, v in table["failed"].items()] + [""]
     lines += ["![accuracy vs MACs](sweep-accuracy-macs.png)", "", "![accuracy vs latency](sweep-accuracy-latency.png)", ""]
     return "\n".join(lines)
 

@@ -74,4 +74,4 @@ def test_cells_and_config_validation():
 def test_aggregate_keeps_skipped_cells_apart():
     cells = {"nsfp-r0.5-finetune-f0": {"cell": {"method": "nsfp", "ratio": 0.5, "recover": "finetune", "fold": 0},
                                        "skipped": "no BatchNorm"}}
-    assert aggregate(cells) == {"rows": [], "skipped": {"nsfp-r0.5-finetune-f0": "no BatchNorm"}}
+    assert aggregate(cells) == {"rows": [], "skipped": {"nsfp-r0.5-finetune-f0": "no BatchNorm"}, "failed": {}}

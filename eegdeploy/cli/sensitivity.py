@@ -35,10 +35,9 @@ def parse_ratios(text: str) -> tuple[float, ...]:
 
 def run(args: argparse.Namespace, console) -> int:
     import torch
-    from rich.table import Table
 
     from eegdeploy.io import Staging, write_json, write_text
-    from eegdeploy.prune.sensitivity import plot_sensitivity, sensitivity, to_markdown
+    from eegdeploy.prune.sensitivity import plot_sensitivity, sensitivity, to_markdown, to_table
 
     ratios = parse_ratios(args.ratios)
     bundle = load_bundle(args)
@@ -51,13 +50,8 @@ def run(args: argparse.Namespace, console) -> int:
         write_text(stage.path / "sensitivity.md", to_markdown(res, plot="sensitivity.png"))
         write_json(stage.path / "sensitivity.json", res.to_dict())
         stage.commit()
-    table = Table(title=f"{bundle.name}: {res.split} accuracy with one group pruned (baseline "
-                        f"{100 * res.baseline_accuracy:.1f}%)", title_justify="left")
-    table.add_column("group")
-    for r in ratios:
-        table.add_column(f"{int(round(100 * r))}%", justify="right")
-    for g, accs in res.accuracy.items():
-        table.add_row(g, *(f"{100 * a:.1f}" for a in accs))
-    console.print(table)
-    console.print(f"most sensitive: [bold]{', '.join(res.most_sensitive())}[/]; wrote {out}/sensitivity.md")
+    console.print(to_table(res, title=f"{bundle.name}: {res.split} accuracy with one group pruned alone "
+                                      f"(baseline {100 * res.baseline_accuracy:.1f}%)"))
+    most = ", ".join(res.most_sensitive()) or "none (no prunable group)"
+    console.print(f"most sensitive: [bold]{most}[/]; wrote {out}/sensitivity.md, sensitivity.json, sensitivity.png")
     return 0

@@ -34,7 +34,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace, console) -> int:
     from eegdeploy.cli.sensitivity import parse_ratios
     from eegdeploy.models import save_checkpoint
-    from eegdeploy.report.render import markdown_table  # noqa: F401  (import check before long work)
     from eegdeploy.sweep import SweepConfig, sweep
 
     cfg = SweepConfig(methods=tuple(m.strip() for m in args.methods.split(",") if m.strip()),
@@ -49,10 +48,19 @@ def run(args: argparse.Namespace, console) -> int:
     ckpt = out / "baseline.pt"
     if not ckpt.exists():
         save_checkpoint(bundle, ckpt)
-    spec = {"checkpoint": str(ckpt.resolve()), "profile": args.profile or bundle.profile, "data": args.data,
+    spec = {"checkpoint": str(ckpt.resolve()), "model": str(Path(args.model).resolve()), "profile": args.profile or bundle.profile, "data": args.data,
             "seed": args.seed, "epochs": args.epochs, "split": cfg.split, "folds": cfg.folds, "iters": cfg.iters,
             "batches": list(cfg.batches), "out": str(out.resolve()), "threads": 1}
-    table = sweep(spec, cfg, progress=lambda msg: console.print(msg))
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(TextColumn("[bold]sweep"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"),
+                  TimeElapsedColumn(), console=console, transient=True) as bar:
+        task = bar.add_task("", total=None)
+
+        def on_cell(kind: str, cell, n: int, total: int) -> None:
+            bar.update(task, completed=n, total=total, description=f"running {cell.id}" if kind == "start" else "")
+
+        table = sweep(spec, cfg, progress=lambda msg: bar.console.print(msg), on_cell=on_cell)
     from rich.table import Table
 
     t = Table(title=f"sweep of {bundle.name} ({len(table['rows'])} settings)", title_justify="left")
@@ -65,5 +73,10 @@ def run(args: argparse.Namespace, console) -> int:
     console.print(t)
     for k, v in table["skipped"].items():
         console.print(f"[yellow]skipped[/] {k}: {v}")
+    for k, v in table["failed"].items():
+        console.print(f"[red]failed[/] {k}: {v}")
     console.print(f"wrote {out}/sweep.md, sweep.json, aggregate.json and plots")
+    if table["failed"]:
+        console.print(f"[red]{len(table['failed'])} cell(s) failed[/]; run the same command again to retry them")
+        return 1
     return 0

@@ -1,6 +1,9 @@
 """NSFP: network slimming (Liu et al., 2017). Train with an L1 penalty on the BatchNorm scale factors γ, then rank
 all BatchNorm channels globally by |γ| and remove the smallest fraction, keeping at least one channel per layer.
-Channel groups without a BatchNorm layer are kept whole; a model without any BatchNorm is an error."""
+Channel groups without a BatchNorm layer are kept whole; a model without any BatchNorm is an error.
+
+Without data or a training recipe (or with 0 epochs) the ranking is made on the model as it is.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +20,8 @@ from eegdeploy.prune.methods import Method, check_ratio, n_remove, prunable_grou
 from eegdeploy.prune.plan import PrunePlan
 from eegdeploy.prune.trace import analyse
 
+__all__ = ["NSFP", "NSFPConfig", "bn_global_plan"]
+
 
 @dataclass(frozen=True)
 class NSFPConfig:
@@ -26,7 +31,8 @@ class NSFPConfig:
 
     def __post_init__(self) -> None:
         check_ratio(self.ratio)
-        if not self.sparsity >= 0:
+        s = self.sparsity
+        if isinstance(s, bool) or not isinstance(s, (int, float)) or not 0 <= s < float("inf"):
             raise invalid_value("sparsity", self.sparsity, "a number >= 0 such as 1e-4")
 
 
@@ -75,11 +81,14 @@ class NSFP(Method):
         if not has_batchnorm(model):
             raise ConfigError(f"{type(model).__name__} has no BatchNorm layers; network slimming ranks BatchNorm "
                               "scales", fix="use --method lfp or sfp for this model")
-        if splits is not None and train is not None and train.epochs > 0 and config.sparsity > 0:
+        epochs = 0
+        if splits is not None and train is not None and train.epochs > 0:
             from eegdeploy.recover.loop import fit
 
-            fit(model, splits, train, callbacks=[BNSparsity(config.sparsity, _norms(model))], seed=seed)
+            # sparsity 0 is plain training: the baseline that the penalty is compared against
+            callbacks = [BNSparsity(config.sparsity, _norms(model))] if config.sparsity > 0 else []
+            epochs = fit(model, splits, train, callbacks=callbacks, seed=seed).epochs_run
         plan = bn_global_plan(model, example, config.ratio, config.keep)
-        plan.notes.append(f"nsfp: sparsity {config.sparsity:g} on BatchNorm scales, "
-                          f"{train.epochs if train else 0} training epochs, global |gamma| ranking")
+        plan.notes.append(f"nsfp: sparsity {config.sparsity:g} on BatchNorm scales, {epochs} training epochs, "
+                          "global |gamma| ranking")
         return plan

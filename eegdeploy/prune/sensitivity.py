@@ -6,7 +6,7 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import torch
 import torch.nn as nn
@@ -15,6 +15,11 @@ from eegdeploy.prune.importance import L1Importance
 from eegdeploy.prune.methods import plan_from_scores, prunable_groups
 from eegdeploy.prune.surgery import apply_masks
 from eegdeploy.prune.trace import analyse
+
+if TYPE_CHECKING:
+    from rich.table import Table
+
+__all__ = ["RATIOS", "SensitivityResult", "plot", "plot_sensitivity", "sensitivity", "to_markdown", "to_table"]
 
 RATIOS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 
@@ -32,7 +37,7 @@ class SensitivityResult:
         return self.baseline_accuracy - self.accuracy[group][i]
 
     def most_sensitive(self, n: int = 3) -> list[str]:
-        """Groups ranked by mean accuracy drop over all ratios, most sensitive first."""
+        """Groups ranked by mean accuracy drop over all ratios, most sensitive first (ties: model order)."""
         mean_drop = {g: sum(self.baseline_accuracy - a for a in accs) / len(accs) for g, accs in self.accuracy.items()}
         return sorted(mean_drop, key=lambda g: -mean_drop[g])[:n]
 
@@ -44,15 +49,29 @@ class SensitivityResult:
 
 def sensitivity(model: nn.Module, splits: Any, *, example: torch.Tensor, ratios: Sequence[float] = RATIOS,
                 keep: Sequence[str] = (), split: str = "val") -> SensitivityResult:
+    """Prune each prunable group alone (L1, like lfp) at each ratio and evaluate on ``split`` without retraining.
+
+    ``model`` is not modified. Falls back to the test split when ``split`` is empty (and says so in the result).
+    """
+    from eegdeploy.errors import DataError, invalid_value, unknown_name
     from eegdeploy.recover.loop import evaluate
 
+    if split not in ("val", "test", "train"):
+        raise unknown_name("split", split, ("val", "test", "train"))
+    for r in ratios:
+        if isinstance(r, bool) or not isinstance(r, (int, float)) or not 0 < r < 1:
+            raise invalid_value("ratios", list(ratios), "numbers in (0, 1) such as 0.1,0.5,0.9")
     data = getattr(splits, split)
+    if len(data) == 0 and split != "test":
+        split, data = "test", splits.test
     if len(data) == 0:
-        data = splits.test
-    model = model.eval()
+        raise DataError("sensitivity needs labelled samples to evaluate, and the val and test splits are empty",
+                        fix="use more data")
+    was_training = model.training
+    model.eval()
     analysis = analyse(model, example, keep=keep)
     imp = L1Importance()
-    res = SensitivityResult(evaluate(model, data), tuple(ratios), split=split)
+    res = SensitivityResult(evaluate(model, data), tuple(float(r) for r in ratios), split=split)
     for g in prunable_groups(analysis):
         scores = {g.name: imp(analysis, g)}
         res.sizes[g.name] = g.size
@@ -62,17 +81,34 @@ def sensitivity(model: nn.Module, splits: Any, *, example: torch.Tensor, ratios:
             pruned = apply_masks(copy.deepcopy(model), plan, example)
             accs.append(evaluate(pruned, data))
         res.accuracy[g.name] = accs
+    model.train(was_training)
     return res
+
+
+def to_table(res: SensitivityResult, *, title: str | None = None) -> "Table":
+    """A Rich table: one row per group, accuracy (%) per ratio, the baseline in the title."""
+    from rich.table import Table
+
+    table = Table(title=title or f"{res.split} accuracy with one group pruned alone (baseline "
+                                 f"{100 * res.baseline_accuracy:.1f}%)", title_justify="left")
+    table.add_column("group")
+    table.add_column("channels", justify="right")
+    for r in res.ratios:
+        table.add_column(f"{round(100 * r)}%", justify="right")
+    for g, accs in res.accuracy.items():
+        table.add_row(g, str(res.sizes[g]), *(f"{100 * a:.1f}" for a in accs))
+    return table
 
 
 def to_markdown(res: SensitivityResult, *, plot: str | None = None) -> str:
     from eegdeploy.report.render import markdown_table
 
-    header = ["group (layer)", "channels"] + [f"{int(100 * r)}%" for r in res.ratios]
+    header = ["group (layer)", "channels"] + [f"{round(100 * r)}%" for r in res.ratios]
     rows = [[g, res.sizes[g]] + [f"{100 * a:.1f}" for a in accs] for g, accs in res.accuracy.items()]
+    most = ", ".join(res.most_sensitive()) or "none (no prunable group)"
     out = [f"# Sensitivity (accuracy on {res.split} after pruning one group alone, no retraining)", "",
-           f"Baseline accuracy: {100 * res.baseline_accuracy:.1f}%. Most sensitive: "
-           f"{', '.join(res.most_sensitive())}.", "", markdown_table(header, rows), ""]
+           f"Baseline accuracy: {100 * res.baseline_accuracy:.1f}%. Most sensitive (largest mean drop): {most}.",
+           "", markdown_table(header, rows), ""]
     if plot:
         out += [f"![sensitivity]({plot})", ""]
     return "\n".join(out)
@@ -95,3 +131,6 @@ def plot_sensitivity(res: SensitivityResult, path: Path) -> Path:
         fig.savefig(tmp, format="png", dpi=110)
     plt.close(fig)
     return path
+
+
+plot = plot_sensitivity
