@@ -5,7 +5,10 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
+from eegdeploy.errors import ConfigError
 from eegdeploy.prune.plan import PrunePlan
+
+__all__ = ["BNSparsity", "KeepMasks", "KeepStructure"]
 
 
 class KeepMasks:
@@ -18,7 +21,13 @@ class KeepMasks:
     def after_step(self, model: nn.Module) -> None:
         params = dict(model.named_parameters())
         for name, mask in self.plan.masks.items():
-            params[name].mul_(mask.to(params[name].dtype))
+            p = params.get(name)
+            if p is None or p.shape != mask.shape:
+                raise ConfigError(f"the plan masks parameter {name!r} "
+                                  + ("which this model does not have" if p is None else
+                                     f"with shape {tuple(mask.shape)}, the model's is {tuple(p.shape)}"),
+                                  fix="make the plan for this model")
+            p.mul_(mask.to(device=p.device, dtype=p.dtype))
 
 
 class KeepStructure:
