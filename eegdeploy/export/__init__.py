@@ -1,8 +1,40 @@
-"""ONNX export with verification, test vectors, quantization and the model card."""
+"""ONNX export with verification, test vectors, quantization, inspection and the model card.
 
-from eegdeploy.export.card import ModelCardInfo, render_model_card
-from eegdeploy.export.onnx_export import EXPORTERS, ExportConfig, ExportResult, export_onnx, ort_run
-from eegdeploy.export.vectors import check_test_vectors, write_test_vectors
+    from eegdeploy.export import ExportConfig, export_onnx
+    res = export_onnx(model, "slim.onnx", ExportConfig(opset=17), example=x, metadata={"eegdeploy.model": "ccnn"})
+    res.exporter, res.parity_max_abs, res.attempts
 
-__all__ = ["EXPORTERS", "ExportConfig", "ExportResult", "ModelCardInfo", "check_test_vectors", "export_onnx",
-           "ort_run", "render_model_card", "write_test_vectors"]
+Names load on first use: ``write_test_vectors``, ``check_test_vectors``, ``inspect_onnx``, ``quantize_int8`` and
+the model card need only onnx/onnxruntime and numpy; ``export_onnx`` needs torch.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_API: dict[str, str] = {
+    "EXPORTERS": "onnx_export", "ExportConfig": "onnx_export", "ExportResult": "onnx_export",
+    "export_onnx": "onnx_export",
+    "ort_run": "parity", "ort_session": "parity", "parity_checks": "parity", "cuda_available": "parity",
+    "write_test_vectors": "vectors", "check_test_vectors": "vectors", "read_test_vectors": "vectors",
+    "QuantResult": "quant", "AccuracyComparison": "quant", "quantize_int8": "quant", "to_fp16": "quant",
+    "compare_accuracy": "quant", "onnx_accuracy": "quant",
+    "ModelCardInfo": "card", "render_model_card": "card", "stack_versions": "card",
+    "OnnxInfo": "inspect", "TensorInfo": "inspect", "inspect_onnx": "inspect", "onnx_info_table": "inspect",
+    "model_metadata": "metadata",
+}
+
+__all__ = sorted(_API)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _API:
+        value = getattr(importlib.import_module(f"eegdeploy.export.{_API[name]}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'eegdeploy.export' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_API))

@@ -1,9 +1,33 @@
-"""The model card: what an app developer needs to run slim.onnx correctly."""
+"""The model card: what an app developer needs to run the exported ONNX file correctly.
+
+``render_model_card`` is a pure function of ``ModelCardInfo``; the only value filled in implicitly is
+``versions`` (the installed versions of the toolchain, read from package metadata without importing torch).
+"""
 
 from __future__ import annotations
 
+import platform
 from dataclasses import dataclass, field
+from importlib import metadata as _md
 from typing import Any, Mapping, Sequence
+
+__all__ = ["ModelCardInfo", "render_model_card", "stack_versions"]
+
+_PACKAGES = ("eegdeploy", "torch", "torcheeg", "onnx", "onnxruntime", "onnxsim")
+
+
+def stack_versions() -> dict[str, str]:
+    """Installed versions of Python and the export toolchain (packages that are missing are left out)."""
+    out = {"python": platform.python_version()}
+    for pkg in _PACKAGES:
+        try:
+            out[pkg] = _md.version(pkg)
+        except _md.PackageNotFoundError:
+            if pkg == "eegdeploy":
+                from eegdeploy._version import __version__
+
+                out[pkg] = __version__
+    return out
 
 
 @dataclass
@@ -28,6 +52,14 @@ class ModelCardInfo:
     output_name: str = "logits"
     opset: int | None = None
     extra: Sequence[str] = ()  # further notes (int8 results, warnings)
+    test_vectors: str = "test-vectors.npz"
+    num_test_vectors: int | None = None
+    exporter: str | None = None
+    parity_max_abs: float | None = None
+    dynamic_batch: bool = True
+    batch: int | None = None  # the fixed batch when not dynamic
+    title: str = "slim"  # what this file is: "slim", "baseline", "export"
+    versions: Mapping[str, str] = field(default_factory=stack_versions)
 
 
 def _n(v: int | None) -> str:
@@ -35,38 +67,60 @@ def _n(v: int | None) -> str:
 
 
 def _pct(v: float | None) -> str:
-    return "n/a" if v is None else f"{100 * v:.1f}%"
+    return "not measured" if v is None else f"{100 * v:.1f}%"
+
+
+def _latency(info: ModelCardInfo) -> str:
+    rows = []
+    for runtime, per_batch in info.latency.items():
+        for b, s in per_batch.items():
+            rows.append(f"| {runtime} | {b} | {s['p50']:.3f} | {s['p90']:.3f} | {s['p99']:.3f} |")
+    if not rows:
+        return "Not measured by this run; measure it with `eegdeploy bench " + info.onnx_file + "`."
+    return ("Milliseconds per batch, measured on the machine that ran eegdeploy; measure on your device with\n"
+            f"`eegdeploy bench {info.onnx_file}` (needs only onnxruntime, numpy and rich).\n\n"
+            "| runtime | batch | p50 ms | p90 ms | p99 ms |\n|---|---|---|---|---|\n" + "\n".join(rows))
 
 
 def render_model_card(info: ModelCardInfo) -> str:
-    shape = ", ".join(["batch", *map(str, info.input_shape)])
+    """Markdown: input and output contract, accuracy, cost, how to run it, how to check it, provenance."""
+    batch = "batch" if info.dynamic_batch else str(info.batch or 1)
+    shape = ", ".join([batch, *map(str, info.input_shape)])
+    sample = ", ".join(map(str, info.input_shape))
+    n = 1 if info.dynamic_batch else (info.batch or 1)
     axes = ", ".join(f"`{a}`" for a in ("batch", *info.layout)) if info.layout else "batch, then the model's axes"
     classes = "\n".join(f"| {i} | {c} |" for i, c in enumerate(info.class_names)) or "| 0..K-1 | (unnamed) |"
-    lat_rows = []
-    for runtime, per_batch in info.latency.items():
-        for b, s in per_batch.items():
-            lat_rows.append(f"| {runtime} | {b} | {s['p50']:.3f} | {s['p90']:.3f} | {s['p99']:.3f} |")
-    lat = ("| runtime | batch | p50 ms | p90 ms | p99 ms |\n|---|---|---|---|---|\n" + "\n".join(lat_rows)
-           if lat_rows else "not measured")
     electrodes = ", ".join(info.electrodes) if info.electrodes else "see the producer's documentation"
-    recipe = ", ".join(f"{k} {v}" for k, v in info.recipe.items() if k in ("method", "ratio", "recover", "epochs", "seed"))
-    size = f"{info.size_bytes / 1024:.1f} KiB" if info.size_bytes else "n/a"
+    rate = f"{info.sampling_rate:g} Hz" if info.sampling_rate else "not recorded"
+    recipe = ", ".join(f"{k} {v}" for k, v in info.recipe.items()
+                       if k in ("method", "ratio", "recover", "epochs", "seed"))
+    origin = f"compressed by eegdeploy from `{info.arch}` ({recipe})" if recipe else f"exported by eegdeploy from `{info.arch}`"
+    size = f"{info.size_bytes / 1024:.1f} KiB ({info.size_bytes:,} bytes)" if info.size_bytes else "n/a"
     extra = "\n".join(f"- {e}" for e in info.extra)
-    sample = ", ".join(map(str, info.input_shape))
-    return f"""# Model card: {info.name} (slim)
+    nvec = f"{info.num_test_vectors} samples: " if info.num_test_vectors else ""
+    k = len(info.class_names) or "K"
+    prov = [f"- recipe: {recipe}" if recipe else "- recipe: none (exported as given)",
+            f"- exporter: {info.exporter}" if info.exporter else "",
+            f"- opset: {info.opset}" if info.opset else "",
+            f"- onnxruntime vs PyTorch max abs difference: {info.parity_max_abs:.2g}"
+            if info.parity_max_abs is not None else "",
+            "- versions: " + ", ".join(f"{k_} {v}" for k_, v in info.versions.items())]
+    provenance = "\n".join(p for p in prov if p)
+    notes = f"\n## Notes\n{extra}\n" if extra else ""
+    return f"""# Model card: {info.name} ({info.title})
 
-`{info.onnx_file}`: an EEG classifier compressed by eegdeploy from `{info.arch}` ({recipe}).
-Everything below was measured by the run that produced the file.
+`{info.onnx_file}`: an EEG classifier {origin}.
+Every figure below was measured by the run that produced the file.
 
 ## Input
-- name `{info.input_name}`, float32, shape `[{shape}]` (batch axis dynamic)
+- name `{info.input_name}`, dtype float32, shape `[{shape}]` ({'batch axis dynamic' if info.dynamic_batch else 'fixed batch'})
 - axes: {axes}
 - electrodes, in this order: {electrodes}
-- sampling rate: {info.sampling_rate or 'n/a'} Hz
-- preprocessing expected: {info.preprocessing or 'as in training'}
+- sampling rate of the recording: {rate}
+- preprocessing expected: {info.preprocessing or 'as in training (not recorded)'}
 
 ## Output
-- name `{info.output_name}`, float32, shape `[batch, {len(info.class_names) or 'K'}]`: **logits**; apply softmax for
+- name `{info.output_name}`, dtype float32, shape `[{batch}, {k}]`: **logits**; apply softmax for
   probabilities, argmax for the class.
 
 | index | class |
@@ -82,29 +136,34 @@ Everything below was measured by the run that produced the file.
 | MACs per sample | {_n(info.macs)} |
 | file size | {size} |
 
-Latency (milliseconds per batch, on the machine that ran eegdeploy; measure on your device with
-`eegdeploy bench {info.onnx_file}`, which needs only onnxruntime, numpy and rich):
-
-{lat}
+{_latency(info)}
 
 ## Run it (Python, onnxruntime)
 ```python
 import numpy as np, onnxruntime as ort
 sess = ort.InferenceSession("{info.onnx_file}", providers=["CPUExecutionProvider"])
-x = np.zeros((1, {sample}), dtype=np.float32)          # one preprocessed window
-logits = sess.run(None, {{"{info.input_name}": x}})[0]
+x = np.zeros(({n}, {sample}), dtype=np.float32)          # preprocessed window(s), axes as above
+logits = sess.run(None, {{"{info.input_name}": x}})[0]    # shape ({n}, {k})
 probs = np.exp(logits - logits.max(1, keepdims=True)); probs /= probs.sum(1, keepdims=True)
 ```
 
 ## Other runtimes
-- **C++**: `Ort::Session` with the same input name and shape; inputs are row-major float32.
-- **Java / Android**: `OrtSession.run(Map.of("{info.input_name}", OnnxTensor.createTensor(env, FloatBuffer, shape)))`.
-- **JavaScript (onnxruntime-web / node)**: `new ort.Tensor("float32", data, [1, {sample}])`.
-- Opset {info.opset or 'see the file'}; only standard ONNX operators.
+- **C++** (`onnxruntime_cxx_api.h`): `Ort::Session session(env, "{info.onnx_file}", opts);` then
+  `Ort::Value::CreateTensor<float>(mem, data, count, shape, rank)` with shape `{{{n}, {sample}}}` and
+  `session.Run(..., {{"{info.input_name}"}}, &input, 1, {{"{info.output_name}"}}, 1)`. Data is row-major (C order).
+- **Java / Android** (`ai.onnxruntime`): `OnnxTensor.createTensor(env, FloatBuffer.wrap(data), new long[]{{{n}, {sample}}})`,
+  then `session.run(Map.of("{info.input_name}", tensor))`.
+- **JavaScript** (onnxruntime-web / onnxruntime-node): `new ort.Tensor("float32", data, [{n}, {sample}])`, then
+  `await session.run({{ {info.input_name}: tensor }})`.
+- Only standard ONNX operators (opset {info.opset or 'see the file'}), so mobile builds of onnxruntime run it;
+  `eegdeploy inspect {info.onnx_file}` lists the operators used.
 
 ## Check your integration
-`test-vectors.npz` holds arrays `inputs` and `outputs` (this file's outputs in onnxruntime on CPU). Feed `inputs`
-through your integration and compare: differences above about 1e-5 mean the preprocessing, axis order or dtype
-differ. The metadata inside the file (`metadata_props`, readable with `onnx.load`) repeats the input description.
-{extra}
-"""
+`{info.test_vectors}` holds arrays `inputs` and `outputs` ({nvec}this file's outputs in onnxruntime on CPU).
+Feed `inputs` through your integration and compare: differences above about 1e-5 mean the preprocessing, axis
+order or dtype differ. The file's own metadata (`metadata_props`, readable with `onnx.load` or
+`session.get_modelmeta().custom_metadata_map`) repeats the input description.
+
+## Provenance
+{provenance}
+{notes}"""

@@ -68,7 +68,7 @@ def test_a_crashing_exporter_does_not_take_the_process_down(tmp_path, monkeypatc
 
 
 def test_parity_failure_writes_nothing(tmp_path, monkeypatch):
-    monkeypatch.setattr(onnx_export, "_parity", lambda *a, **k: {"random batch 1": 0.5})
+    monkeypatch.setattr(onnx_export, "_parity", lambda *a, **k: ({"random batch 1": 0.5}, []))
     (tmp_path / "keep.txt").write_text("x")
     model = nn.Sequential(nn.Linear(3, 2)).eval()
     with pytest.raises(ParityError, match="does not match PyTorch"):
