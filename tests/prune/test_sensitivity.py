@@ -1,21 +1,97 @@
+"""Sensitivity: each group pruned alone with LFP, evaluated without retraining; renderers and plot."""
+
+import copy
+import io
+
 import numpy as np
+import pytest
 import torch
+from rich.console import Console
 
 from eegdeploy.data import split_arrays
-from eegdeploy.prune.sensitivity import plot_sensitivity, sensitivity, to_markdown
+from eegdeploy.errors import ConfigError, DataError
+from eegdeploy.prune import L1Importance, analyse, apply_masks, plan_from_scores
+from eegdeploy.prune.sensitivity import (SensitivityResult, plot, plot_sensitivity, sensitivity, to_markdown,
+                                         to_table)
+from eegdeploy.recover import evaluate
 
 from .conftest import Depthwise
 
+X1 = torch.zeros(1, 1, 3, 16)
 
-def test_sensitivity_covers_every_prunable_group(tmp_path):
-    model = Depthwise("elu").eval()
+
+def _splits(val=0.5):
     rng = np.random.default_rng(0)
     X = rng.standard_normal((40, 1, 3, 16)).astype(np.float32)
     y = (X[:, 0, 0, :4].mean(axis=1) > 0).astype(np.int64)
-    splits = split_arrays(X, y, None, None, seed=0, val=0.5, test=0.25)
-    res = sensitivity(model, splits, example=torch.zeros(1, 1, 3, 16), ratios=(0.25, 0.75))
-    assert set(res.accuracy) == {"t", "pw"} and all(len(v) == 2 for v in res.accuracy.values())
-    assert set(res.most_sensitive()) == {"t", "pw"}
-    md = to_markdown(res, plot="s.png")
-    assert "| t | 4 |" in md and "Most sensitive" in md
-    assert plot_sensitivity(res, tmp_path / "s.png").stat().st_size > 1000
+    return split_arrays(X, y, None, None, seed=0, val=val, test=0.25)
+
+
+def test_each_group_is_pruned_alone_with_lfp_and_not_retrained():
+    model = Depthwise("elu").eval()
+    before = copy.deepcopy(model.state_dict())
+    splits = _splits()
+    res = sensitivity(model, splits, example=X1, ratios=(0.25, 0.75))
+    assert set(res.accuracy) == {"t", "pw"} and res.sizes == {"t": 4, "pw": 6} and res.split == "val"
+    assert res.baseline_accuracy == evaluate(model, splits.val)
+    analysis = analyse(model, X1)
+    for g in analysis.groups:
+        if not g.prunable:
+            continue
+        for r, acc in zip((0.25, 0.75), res.accuracy[g.name]):
+            plan = plan_from_scores(analysis, {g.name: L1Importance()(analysis, g)}, r)
+            assert sum(len(plan.keep[n]) < plan.sizes[n] for n in plan.keep) == 1  # this group only
+            assert acc == evaluate(apply_masks(copy.deepcopy(model), plan, X1), splits.val)
+    assert all(torch.equal(v, model.state_dict()[k]) for k, v in before.items())  # the model is untouched
+
+
+def test_falls_back_to_test_when_val_is_empty_and_says_so():
+    res = sensitivity(Depthwise().eval(), _splits(val=0.0), example=X1, ratios=(0.5,))
+    assert res.split == "test"
+
+
+def test_bad_input_is_named():
+    with pytest.raises(ConfigError, match="ratios"):
+        sensitivity(Depthwise(), _splits(), example=X1, ratios=(0.5, 1.5))
+    with pytest.raises(ConfigError, match="split"):
+        sensitivity(Depthwise(), _splits(), example=X1, split="holdout")
+
+
+def _result():
+    return SensitivityResult(0.8, (0.1, 0.5, 0.9), {"conv1": [0.8, 0.7, 0.5], "conv2": [0.8, 0.4, 0.2],
+                                                  "conv3": [0.8, 0.8, 0.8]}, {"conv1": 8, "conv2": 16, "conv3": 4})
+
+
+def test_most_sensitive_ranks_by_mean_drop():
+    res = _result()
+    assert res.most_sensitive() == ["conv2", "conv1", "conv3"]
+    assert res.most_sensitive(1) == ["conv2"]
+    assert res.drop_at("conv2", 0.5) == pytest.approx(0.4)
+    assert res.to_dict()["most_sensitive"] == ["conv2", "conv1", "conv3"]
+
+
+def test_markdown_and_table_render_exactly():
+    md = to_markdown(_result(), plot="s.png")
+    assert "Most sensitive (largest mean drop): conv2, conv1, conv3." in md
+    assert "| group (layer) | channels | 10% | 50% | 90% |" in md
+    assert "| conv2 | 16 | 80.0 | 40.0 | 20.0 |" in md and "![sensitivity](s.png)" in md
+    buf = io.StringIO()
+    Console(file=buf, width=100, color_system=None).print(to_table(_result()))
+    lines = buf.getvalue().splitlines()
+    assert " ".join(lines[:2]).split() == "val accuracy with one group pruned alone (baseline 80.0%)".split()
+    assert [ln.split() for ln in lines if "conv2" in ln] == [["│", "conv2", "│", "16", "│", "80.0", "│", "40.0", "│",
+                                                              "20.0", "│"]]
+
+
+def test_plot_writes_a_png(tmp_path):
+    assert plot is plot_sensitivity
+    path = plot(_result(), tmp_path / "s.png")
+    assert path.read_bytes()[:4] == b"\x89PNG" and path.stat().st_size > 1000
+
+
+def test_empty_evaluation_data_is_a_data_error():
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((8, 1, 3, 16)).astype(np.float32)
+    splits = split_arrays(X, np.arange(8) % 2, None, None, seed=0, val=0.0, test=0.0)
+    with pytest.raises(DataError, match="val and test splits are empty"):
+        sensitivity(Depthwise(), splits, example=X1)
