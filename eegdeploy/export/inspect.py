@@ -119,23 +119,28 @@ def inspect_onnx(path: str | Path) -> OnnxInfo:
 def onnx_info_table(info: OnnxInfo) -> Any:  # rich.table.Table
     """A two-column Rich table of ``info``: interface first, then the eegdeploy metadata."""
     from rich.table import Table
+    from rich.text import Text
 
     table = Table(title=f"{info.path.name}: {info.bytes / 1024:.1f} KiB", title_justify="left", show_header=False)
     table.add_column("field", style="bold", no_wrap=True)
     table.add_column("value", overflow="fold")
+
+    def row(key: str, value: str) -> None:
+        table.add_row(Text(key), Text(value))  # Text: shapes like [batch, 4] are not Rich markup
+
     for t in info.inputs:
-        table.add_row(f"input {t.name}", f"{t.dtype} {t.shape_text()}")
+        row(f"input {t.name}", f"{t.dtype} {t.shape_text()}")
     for t in info.outputs:
-        table.add_row(f"output {t.name}", f"{t.dtype} {t.shape_text()}")
+        row(f"output {t.name}", f"{t.dtype} {t.shape_text()}")
     if info.opsets:
-        table.add_row("opset", ", ".join(f"{d} {v}" for d, v in info.opsets.items()))
+        row("opset", ", ".join(f"{d} {v}" for d, v in info.opsets.items()))
     if info.nodes is not None:
         ops = ", ".join(f"{op} {n}" for op, n in info.op_types.items())
-        table.add_row("nodes", f"{info.nodes} ({ops})" if ops else str(info.nodes))
+        row("nodes", f"{info.nodes} ({ops})" if ops else str(info.nodes))
     if info.parameters is not None:
-        table.add_row("parameters", f"{info.parameters:,}")
+        row("parameters", f"{info.parameters:,}")
     if info.producer:
-        table.add_row("producer", info.producer)
+        row("producer", info.producer)
     for k, v in info.metadata.items():
-        table.add_row(k, v)
+        row(k, v)
     return table

@@ -175,7 +175,9 @@ def _finish(path: str, metadata: Mapping[str, str]) -> bytes:
         else:
             p = m.metadata_props.add()
             p.key, p.value = str(k), str(v)
-    m.producer_name = "eegdeploy"
+    from eegdeploy._version import __version__
+
+    m.producer_name, m.producer_version = "eegdeploy", __version__
     return m.SerializeToString()
 
 

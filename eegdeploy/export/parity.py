@@ -6,6 +6,7 @@ Importing this module needs only numpy; onnxruntime and torch load inside the fu
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, Union
 
@@ -29,7 +30,9 @@ def ort_session(model: OnnxSource, *, providers: tuple[str, ...] = (CPU,), threa
     opts.intra_op_num_threads = threads
     opts.log_severity_level = 3
     src = model if isinstance(model, bytes) else str(model)
-    return ort.InferenceSession(src, sess_options=opts, providers=list(providers))
+    with warnings.catch_warnings():  # a listed but unusable provider falls back to CPU; callers check providers
+        warnings.simplefilter("ignore", UserWarning)
+        return ort.InferenceSession(src, sess_options=opts, providers=list(providers))
 
 
 def ort_run(model: OnnxSource, x: np.ndarray, *, providers: tuple[str, ...] = (CPU,)) -> np.ndarray:

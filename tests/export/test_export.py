@@ -76,15 +76,142 @@ def test_parity_failure_writes_nothing(tmp_path, monkeypatch):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["keep.txt"]
 
 
-def test_int8_is_small_and_reports_accuracy_honestly(tmp_path):
-    from eegdeploy.data import load_data
-    from eegdeploy.export.quant import onnx_accuracy, quantize_int8
+def _tiny() -> nn.Module:
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 36, 2)).eval()
 
-    prof = load_profile("ccnn-deap")
-    model = bundle_from_profile(prof, seed=0).module.eval()
-    splits = load_data(None, prof, seed=0)
-    export_onnx(model, tmp_path / "m.onnx", ExportConfig(), example=torch.zeros(1, 4, 9, 9), metadata={})
-    q = quantize_int8(tmp_path / "m.onnx", tmp_path / "m.int8.onnx", calibration=splits.train.X[:32], test=splits.test)
-    assert q.int8_bytes <= 0.35 * q.fp32_bytes
-    assert q.int8_accuracy == onnx_accuracy(tmp_path / "m.int8.onnx", splits.test.X, splits.test.y)
-    assert q.accuracy_drop == pytest.approx(q.fp32_accuracy - q.int8_accuracy)
+
+def test_metadata_carries_version_and_input_spec_and_user_keys_win(tmp_path):
+    res = export_onnx(_tiny(), tmp_path / "m.onnx", ExportConfig(), example=torch.zeros(1, 1, 8, 8),
+                      metadata={"eegdeploy.class_names": "rest,task", "eegdeploy.output_name": "scores"})
+    meta = {p.key: p.value for p in onnx.load(str(tmp_path / "m.onnx")).metadata_props}
+    assert meta["eegdeploy.input_shape"] == "batch,1,8,8" and meta["eegdeploy.input_dtype"] == "float32"
+    assert meta["eegdeploy.class_names"] == "rest,task" and meta["eegdeploy.output_name"] == "scores"
+    from eegdeploy._version import __version__
+
+    assert meta["eegdeploy.version"] == __version__
+    assert res.input_shape == ["batch", 1, 8, 8] and res.output_shape == ["batch", 2]
+    assert res.to_dict()["parity"] == res.parity and res.to_dict()["exporter"] == "torchscript"
+
+
+def test_fixed_batch_export_checks_that_batch(tmp_path):
+    res = export_onnx(_tiny(), tmp_path / "m.onnx", ExportConfig(dynamic_batch=False, batch=3),
+                      example=torch.zeros(1, 1, 8, 8), check_inputs=np.ones((5, 1, 8, 8), np.float32))
+    assert res.input_shape == [3, 1, 8, 8] and set(res.parity) == {"random batch 3", "real samples"}
+    meta = {p.key: p.value for p in onnx.load(str(tmp_path / "m.onnx")).metadata_props}
+    assert meta["eegdeploy.input_shape"] == "3,1,8,8"
+
+
+def test_real_samples_of_the_wrong_shape_are_refused_before_exporting(tmp_path):
+    from eegdeploy.errors import InputError
+
+    with pytest.raises(InputError, match=r"check inputs have shape \[4, 1, 9, 9\].*\[N, 1, 8, 8\]"):
+        export_onnx(_tiny(), tmp_path / "m.onnx", ExportConfig(), example=torch.zeros(1, 1, 8, 8),
+                    check_inputs=np.zeros((4, 1, 9, 9), np.float32))
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("kwargs, field", [({"opset": 99}, "opset"), ({"exporter": "magic"}, "exporter"),
+                                           ({"tolerance": 0}, "tolerance"), ({"tolerance": float("nan")}, "tolerance"),
+                                           ({"max_accuracy_drop": 2.0}, "max-accuracy-drop"),
+                                           ({"dynamic_batch": False, "batch": 0}, "batch")],
+                         ids=["opset", "exporter", "tolerance-0", "tolerance-nan", "accuracy-drop", "batch"])
+def test_bad_config_names_the_field_and_the_allowed_values(kwargs, field):
+    from eegdeploy.errors import ConfigError
+
+    with pytest.raises(ConfigError) as err:
+        ExportConfig(**kwargs)
+    assert field in str(err.value)
+    if field == "exporter":
+        assert "auto" in err.value.one_line() and "torchscript" in err.value.one_line()
+
+
+def test_a_simplified_graph_onnxruntime_rejects_falls_back_to_the_unsimplified_one(tmp_path, monkeypatch):
+    real_attempt = onnx_export._attempt
+
+    def broken_sim(model, example, exporter, cfg, workdir):
+        raw, sim, outcome = real_attempt(model, example, exporter, cfg, workdir)
+        m = onnx.load(sim)
+        m.graph.node[0].op_type = "NoSuchOp"  # what onnxsim did to LMDA's AvgPool3d, in spirit
+        onnx.save(m, sim)
+        return raw, sim, outcome
+
+    monkeypatch.setattr(onnx_export, "_attempt", broken_sim)
+    res = export_onnx(_tiny(), tmp_path / "m.onnx", ExportConfig(), example=torch.zeros(1, 1, 8, 8))
+    assert res.simplified is False and res.exporter == "torchscript"
+    assert any("simplified graph rejected" in w for w in res.warnings)
+    assert any("unsimplified graph is used" in w for w in res.warnings)
+    assert res.parity_max_abs <= 1e-4
+
+
+def test_without_a_gpu_the_cuda_parity_check_is_skipped_with_a_note(tmp_path):
+    from eegdeploy.export.parity import cuda_available
+
+    if cuda_available():
+        pytest.skip("a GPU is present: test_cuda_parity covers it")
+    res = export_onnx(_tiny(), tmp_path / "m.onnx", ExportConfig(), example=torch.zeros(1, 1, 8, 8))
+    assert not any(k.startswith("ort-cuda") for k in res.parity)
+    assert len(res.notes) == 1 and res.notes[0].startswith("GPU parity skipped")
+
+
+def test_cuda_provider_listed_but_not_starting_is_noted(tmp_path, monkeypatch):
+    from eegdeploy.export import parity
+
+    if parity.cuda_available():
+        pytest.skip("a GPU is present")
+    monkeypatch.setattr(parity, "cuda_available", lambda: True)  # ORT falls back to CPU when CUDA cannot start
+    res = export_onnx(_tiny(), tmp_path / "m.onnx", ExportConfig(), example=torch.zeros(1, 1, 8, 8))
+    assert res.notes == ["GPU parity skipped: CUDAExecutionProvider is installed but did not start "
+                         "(CUDA/cuDNN libraries)"]
+
+
+class _PretendCuda:
+    """An onnxruntime session on CPU that reports CUDA, optionally adding an offset to its outputs."""
+
+    def __init__(self, sess, offset):
+        self.sess, self.offset = sess, offset
+
+    def get_providers(self):
+        return ["CUDAExecutionProvider", "CPUExecutionProvider"]
+
+    def get_inputs(self):
+        return self.sess.get_inputs()
+
+    def run(self, names, feed):
+        return [o + self.offset for o in self.sess.run(names, feed)]
+
+
+@pytest.mark.parametrize("offset", [0.0, 0.01], ids=["agrees", "differs"])
+def test_cuda_parity_is_checked_against_its_own_tolerance(tmp_path, monkeypatch, offset):
+    from eegdeploy.export import parity
+
+    real = parity.ort_session
+    monkeypatch.setattr(parity, "cuda_available", lambda: True)
+    monkeypatch.setattr(parity, "ort_session", lambda m, providers=("CPUExecutionProvider",), threads=1:
+                        _PretendCuda(real(m), offset) if "CUDAExecutionProvider" in providers else real(m))
+    cfg = ExportConfig(exporter="torchscript", gpu_tolerance=1e-3)
+    if offset == 0.0:
+        res = export_onnx(_tiny(), tmp_path / "m.onnx", cfg, example=torch.zeros(1, 1, 8, 8))
+        assert {"ort-cuda random batch 1", "ort-cuda random batch 16"} <= set(res.parity) and res.notes == []
+        assert res.parity_max_abs == max(v for k, v in res.parity.items() if not k.startswith("ort-cuda"))
+    else:
+        with pytest.raises(ParityError, match="on CUDA"):
+            export_onnx(_tiny(), tmp_path / "m.onnx", cfg, example=torch.zeros(1, 1, 8, 8))
+        assert not (tmp_path / "m.onnx").exists()
+
+
+@pytest.mark.gpu
+def test_cuda_parity_on_a_real_gpu(tmp_path):
+    from eegdeploy.export.parity import cuda_available
+
+    if not cuda_available():
+        pytest.skip("no CUDA device with onnxruntime's CUDAExecutionProvider here")
+    res = export_onnx(_tiny(), tmp_path / "m.onnx", ExportConfig(), example=torch.zeros(1, 1, 8, 8))
+    assert res.parity["ort-cuda random batch 16"] <= 1e-3
+
+
+def test_explicit_dynamo_exporter(tmp_path):
+    res = export_onnx(_tiny(), tmp_path / "m.onnx", ExportConfig(exporter="dynamo"), example=torch.zeros(1, 1, 8, 8),
+                      check_inputs=np.random.default_rng(0).standard_normal((4, 1, 8, 8)).astype(np.float32))
+    assert res.exporter == "dynamo" and res.attempts[0].startswith("dynamo: ok") and len(res.attempts) == 1
+    assert res.parity_max_abs <= 1e-4 and res.input_shape[1:] == [1, 8, 8]
