@@ -68,13 +68,20 @@ def _config(args: argparse.Namespace) -> Any:
 
 
 def _out_path(args: argparse.Namespace) -> Path:
+    """The .onnx path; refused early (before any work) if it is a folder or cannot be written."""
+    import os
+
     from eegdeploy.errors import OutputError
-    from eegdeploy.io import ensure_writable_dir
 
     out = Path(args.out) if args.out else Path(args.model).with_suffix(".onnx")
     if out.is_dir():
         raise OutputError(f"--out {str(out)!r} is a folder", fix="give a file name such as model.onnx")
-    ensure_writable_dir(out.parent)
+    existing = out.parent.resolve()
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        raise OutputError(f"cannot write {str(out)!r}: {str(existing)!r} is not a writable folder",
+                          fix="choose another --out")
     return out
 
 
@@ -83,19 +90,28 @@ def run(args: argparse.Namespace, console) -> int:
     import shutil
     import tempfile
 
-    from eegdeploy.io import TMP_PREFIX
+    from eegdeploy.io import TMP_PREFIX, ensure_writable_dir
 
     config = _config(args)
     batches = parse_ints(args.bench_batches, "bench-batches")
     out = _out_path(args)
     bundle = load_bundle(args)
+    made = [d for d in (out.parent.resolve(), *out.parent.resolve().parents) if not d.exists()]
+    ensure_writable_dir(out.parent)
     stage = Path(tempfile.mkdtemp(prefix=TMP_PREFIX, dir=out.parent))
     try:
         names = _export_all(args, console, config, bundle, out, stage, batches)
         for name in names:  # every check passed: move the files into place, each by an atomic rename
             os.replace(stage / name, out.parent / name)
-    finally:
+    except BaseException:
         shutil.rmtree(stage, ignore_errors=True)
+        for d in made:  # deepest first: folders this run created stay only if it succeeded
+            try:
+                d.rmdir()
+            except OSError:
+                break
+        raise
+    shutil.rmtree(stage, ignore_errors=True)
     console.print("wrote " + ", ".join(str(out.parent / n) for n in names))
     return 0
 

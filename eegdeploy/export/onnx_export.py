@@ -18,15 +18,17 @@ import time
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 import numpy as np
-import torch
-import torch.nn as nn
 
 from eegdeploy.errors import ExportError, InputError, ParityError, invalid_value, unknown_name
 from eegdeploy.export.parity import ort_run, parity_checks, split_gpu
 from eegdeploy.io import TMP_PREFIX, atomic_path, ensure_writable_dir
+
+if TYPE_CHECKING:  # pragma: no cover - torch loads inside the functions: the config imports without it
+    import torch
+    import torch.nn as nn
 
 __all__ = ["EXPORTERS", "ExportConfig", "ExportResult", "export_onnx", "ort_run"]
 
@@ -99,6 +101,8 @@ class ExportResult:
 
 def _child(model: nn.Module, example: torch.Tensor, out: str, exporter: str, cfg: ExportConfig, err_path: str) -> None:
     try:
+        import torch
+
         torch.set_num_threads(1)
         import warnings
 
