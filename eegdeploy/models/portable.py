@@ -290,7 +290,9 @@ def from_portable(obj: Mapping[str, Any]) -> nn.Module:
             node.name = str(n["name"])
             env[str(n["name"])] = node
         gm = fx.GraphModule(root, graph)
-        gm.load_state_dict(state, strict=True)
+        # GraphModule re-registers copied tensors as persistent buffers: the constants load like the rest
+        constants = {q: tensors[q] for q, spec in dict(obj.get("attrs") or {}).items() if spec.get("kind") == "constant"}
+        gm.load_state_dict({**state, **constants}, strict=True)
     except CheckpointError:
         raise
     except (KeyError, TypeError, ValueError, AttributeError, RuntimeError, IndexError) as err:

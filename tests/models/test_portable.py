@@ -67,3 +67,145 @@ def test_custom_layers_and_crafted_files_are_refused(tmp_path):
     obj["modules"]["0"]["type"] = "Module; import os"
     with pytest.raises(CheckpointError, match="unknown layer type"):
         from_portable(obj)
+
+
+@pytest.mark.parametrize("name", ["ccnn-deap", "tsception-deap", "eegnet-deap"])
+def test_torcheeg_models_from_build_model_round_trip(name, tmp_path):
+    from eegdeploy.models import build_model
+
+    prof = load_profile(name)
+    torch.manual_seed(0)
+    model = build_model(prof.arch, prof.arch_kwargs).eval()
+    x = torch.randn(2, *prof.input.shape)
+    save_portable(model, x[:1], tmp_path / "m.pt", meta={"input": prof.input.to_dict()})
+    back = load_portable(tmp_path / "m.pt")
+    assert type(back).__module__.startswith("torch.fx")  # no torcheeg class involved in the rebuilt model
+    with torch.no_grad():
+        assert torch.allclose(back(x), model(x), atol=1e-6)
+
+
+def test_loads_in_a_process_where_the_class_never_existed(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    class Secret(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.c = nn.Conv1d(2, 3, 3, padding=1)
+            self.gain = nn.Parameter(torch.tensor([1.5, -0.5, 2.0]))
+
+        def forward(self, x):
+            return (self.c(x) * self.gain[None, :, None]).mean(-1)
+
+    m = Secret().eval()
+    x = torch.randn(4, 2, 8)
+    save_portable(m, x[:1], tmp_path / "s.pt")
+    torch.save({"x": x, "y": m(x).detach()}, tmp_path / "io.pt")
+    root = Path(__file__).resolve().parents[2]
+    code = ("import torch; from eegdeploy.models.portable import load_portable; "
+            f"d = torch.load({str(tmp_path / 'io.pt')!r}, weights_only=True); "
+            f"m = load_portable({str(tmp_path / 's.pt')!r}); "
+            "print(float((m(d['x']) - d['y']).abs().max()))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path,
+                         env={"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin", "OMP_NUM_THREADS": "1"})
+    assert out.returncode == 0, out.stderr
+    assert float(out.stdout.strip()) <= 1e-6
+
+
+def test_parameters_buffers_and_constants_read_by_the_graph(tmp_path):
+    class Scaled(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.scale = nn.Parameter(torch.randn(3))
+            self.register_buffer("offset", torch.randn(3))
+            self.register_buffer("mask", (torch.arange(3) > 0).float(), persistent=False)
+            self.lin = nn.Linear(3, 2)
+
+        def forward(self, x):
+            return self.lin(x * self.scale * self.mask + self.offset)
+
+    m = Scaled().eval()
+    x = torch.randn(5, 3)
+    save_portable(m, x[:1], tmp_path / "p.pt")
+    obj = torch.load(tmp_path / "p.pt", weights_only=True)
+    assert obj["attrs"] == {"scale": {"kind": "parameter"}, "offset": {"kind": "buffer"}, "mask": {"kind": "constant"}}
+    assert set(obj["tensors"]) == {"mask"}
+    with torch.no_grad():
+        assert torch.allclose(load_portable(tmp_path / "p.pt")(x), m(x), atol=1e-7)
+
+
+def test_recurrent_layers_and_a_bare_layer(tmp_path):
+    class Rec(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.rnn = nn.LSTM(4, 6, num_layers=2, batch_first=True, bidirectional=True)
+            self.fc = nn.Linear(12, 2)
+
+        def forward(self, x):
+            out, _ = self.rnn(x)
+            return self.fc(out[:, -1])
+
+    x = torch.randn(3, 7, 4)
+    for name, m in (("rec", Rec().eval()), ("gru", nn.GRU(4, 5, batch_first=True).eval())):
+        save_portable(m, x[:1], tmp_path / f"{name}.pt")
+        with torch.no_grad():
+            a, b = m(x), load_portable(tmp_path / f"{name}.pt")(x)
+        a, b = (a[0], b[0]) if isinstance(a, tuple) else (a, b)
+        assert torch.allclose(a, b, atol=1e-6)
+
+
+def test_what_cannot_be_stored_fails_at_save_and_writes_nothing(tmp_path):
+    from eegdeploy.errors import ParityError
+
+    class Branchy(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.l = nn.Linear(3, 2)
+
+        def forward(self, x):
+            return self.l(x) if float(x.sum()) > 0 else -self.l(x)
+
+    class Noisy(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.l = nn.Linear(3, 2)
+
+        def forward(self, x):
+            return self.l(torch.nn.functional.dropout(x, 0.3))  # dropout even in eval (as torcheeg's GRU does)
+
+    class Attn(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.t = nn.TransformerEncoderLayer(8, 2, 16, batch_first=True)
+
+        def forward(self, x):
+            return self.t(x).mean(1)
+
+    x = torch.randn(1, 3)
+    with pytest.raises(UnsupportedLayerError, match="cannot trace Branchy"):
+        save_portable(Branchy(), x, tmp_path / "a.pt")
+    with pytest.raises(ParityError, match="reloads with outputs"):
+        save_portable(Noisy(), x, tmp_path / "b.pt")
+    with pytest.raises(UnsupportedLayerError, match=r"layer 't' \(TransformerEncoderLayer\)"):
+        save_portable(Attn(), torch.randn(1, 4, 8), tmp_path / "c.pt")
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("edit, words", [
+    (lambda o: o["graph"].insert(1, {"op": "get_attr", "name": "k", "target": "__class__", "args": {"tuple": []},
+                                     "kwargs": {"dict": {}}}), "undeclared tensor"),
+    (lambda o: o["attrs"].__setitem__("__class__", {"kind": "constant"}), "plain attribute path"),
+    (lambda o: o["modules"].__setitem__("a.__init__", {"type": "Linear", "args": {}}), "plain attribute path"),
+    (lambda o: o["graph"][1].__setitem__("args", {"tuple": [{"code": "os.system('x')"}]}), "unknown kind"),
+    (lambda o: o["graph"].insert(1, {"op": "call_function", "name": "g", "target": "getattr",
+                                     "args": {"tuple": [{"node": "input_1"}, "__class__"]}, "kwargs": {"dict": {}}}),
+     "forbidden attribute"),
+    (lambda o: o["graph"][1].__setitem__("op", "call_method") or o["graph"][1].__setitem__("target", "__reduce__"),
+     "not allowed"),
+], ids=["get-attr-undeclared", "attr-dunder", "module-dunder", "arg-kind", "getattr-dunder", "method"])
+def test_crafted_files_cannot_reach_other_code(edit, words):
+    obj = to_portable(nn.Sequential(nn.Linear(2, 2)))
+    edit(obj)
+    with pytest.raises(CheckpointError, match=words):
+        from_portable(obj)
