@@ -246,7 +246,7 @@ def sweep(spec: dict[str, Any], cfg: SweepConfig, *, progress: Callable[[str], N
     fn = run_one if cfg.backend == "local" else functools.partial(run_cell, spec)
     run_cells(todo, fn, backend=cfg.backend, on_done=done, ray_address=cfg.ray_address,
               cpus_per_cell=cfg.cpus_per_cell)
-    table = aggregate(state.data["cells"])
+    table = aggregate(state.data["cells"], methods=cfg.methods)
     write_text(out / "sweep.md", to_markdown(table, spec, cfg))
     plot_sweep(table, out)
     write_json(out / "aggregate.json", table)
@@ -258,8 +258,9 @@ def _mean_std(vals: list[float]) -> tuple[float, float]:
     return m, (math.sqrt(sum((v - m) ** 2 for v in vals) / (len(vals) - 1)) if len(vals) > 1 else 0.0)
 
 
-def aggregate(cells: dict[str, Any]) -> dict[str, Any]:
-    """Per method × ratio × recovery: mean ± std accuracy across folds, reductions, latency; skipped cells."""
+def aggregate(cells: dict[str, Any], *, methods: Sequence[str] = ()) -> dict[str, Any]:
+    """Per method × ratio × recovery: mean ± std accuracy across folds, reductions, latency; skipped and failed
+    cells apart. Rows follow ``methods`` (then by name), ratio, and finetune/scratch/none."""
     groups: dict[tuple[str, float, str], list[dict[str, Any]]] = {}
     skipped: dict[str, str] = {}
     failed: dict[str, str] = {}
@@ -273,7 +274,12 @@ def aggregate(cells: dict[str, Any]) -> dict[str, Any]:
             continue
         groups.setdefault((c["method"], float(c["ratio"]), c["recover"]), []).append(res["summary"])
     rows = []
-    for (m, r, rec), sums in sorted(groups.items()):
+    def order(key: tuple[str, float, str]) -> tuple[Any, ...]:
+        m, r, rec = key
+        rank = list(methods).index(m) if m in methods else len(methods)
+        return rank, m, r, RECOVERIES.index(rec) if rec in RECOVERIES else len(RECOVERIES), rec
+
+    for (m, r, rec), sums in sorted(groups.items(), key=lambda kv: order(kv[0])):
         acc, acc_sd = _mean_std([s["accuracy"] for s in sums])
         base, base_sd = _mean_std([s["baseline_accuracy"] for s in sums])
         lat_key = max((k for k in sums[0]["latency"] if k.startswith("ort-cpu")), key=lambda k: int(k.split("-")[-1]),
@@ -315,29 +321,51 @@ def to_markdown(table: dict[str, Any], spec: dict[str, Any], cfg: SweepConfig) -
     return "\n".join(lines)
 
 
+STYLES = {"finetune": "-", "scratch": "--", "none": ":"}
+
+
 def plot_sweep(table: dict[str, Any], out: Path) -> None:
+    """sweep-accuracy-macs.png and sweep-accuracy-latency.png: one colour per method, one line style per
+    recovery, each point labelled with its ratio. Series whose points share one x (uwmp on MACs: dense by design)
+    are drawn as points, not a line."""
     from eegdeploy.io import atomic_path
     from eegdeploy.report.plots import _plt
 
     plt = _plt()
+    methods = list(dict.fromkeys(r["method"] for r in table["rows"]))
+    colours = {m: f"C{i % 10}" for i, m in enumerate(methods)}
     for key, xlabel, fname in (("macs_reduction", "MACs kept (fraction of baseline)", "sweep-accuracy-macs.png"),
-                               ("slim_p50_ms", "ort-cpu p50 latency (ms)", "sweep-accuracy-latency.png")):
-        fig, ax = plt.subplots(figsize=(6.5, 4))
-        series: dict[str, list[tuple[float, float, float]]] = {}
+                               ("slim_p50_ms", "slim ort-cpu p50 latency (ms), largest batch",
+                                "sweep-accuracy-latency.png")):
+        fig, ax = plt.subplots(figsize=(7, 4.2))
+        series: dict[tuple[str, str], list[tuple[float, float, float, float]]] = {}
         for r in table["rows"]:
             if r[key] is None:
                 continue
             x = 1 - r[key] if key == "macs_reduction" else r[key]
-            series.setdefault(f"{r['method']} / {r['recover']}", []).append((x, 100 * r["accuracy"], 100 * r["accuracy_std"]))
-        for label, pts in sorted(series.items()):
+            series.setdefault((r["method"], r["recover"]), []).append(
+                (x, 100 * r["accuracy"], 100 * r["accuracy_std"], r["ratio"]))
+        for (method, recover), pts in series.items():
             pts.sort()
-            ax.errorbar([p[0] for p in pts], [p[1] for p in pts], yerr=[p[2] for p in pts], marker="o", ms=4,
-                        capsize=2, label=label)
+            xs = [p[0] for p in pts]
+            same_x = len(pts) > 1 and max(xs) - min(xs) <= 1e-9 * max(1.0, abs(max(xs)))
+            ax.errorbar(xs, [p[1] for p in pts], yerr=[p[2] for p in pts], marker="o", ms=4, capsize=2,
+                        color=colours[method], ls="none" if same_x else STYLES.get(recover, "-"),
+                        mfc="white" if recover == "scratch" else colours[method], label=f"{method} / {recover}")
+            for x, y, _, ratio in pts:
+                ax.annotate(f"{ratio:g}", (x, y), textcoords="offset points", xytext=(4, 3), fontsize=6,
+                            color=colours[method])
         if table["rows"]:
             ax.axhline(100 * table["rows"][0]["baseline_accuracy"], color="grey", ls="--", lw=1, label="baseline")
+            base_ms = [r["slim_p50_ms"] * r["speedup"] for r in table["rows"] if r["speedup"]]
+            if key == "slim_p50_ms" and base_ms:  # the baseline as timed beside each cell (median over cells)
+                ax.axvline(sorted(base_ms)[len(base_ms) // 2], color="grey", ls=":", lw=1, label="baseline latency")
+            elif key == "macs_reduction":
+                ax.axvline(1.0, color="grey", ls=":", lw=1)
         ax.set_xlabel(xlabel)
         ax.set_ylabel("test accuracy (%)")
-        ax.legend(fontsize=7)
+        ax.set_title("labels: pruning ratio; hollow markers: scratch", fontsize=8)
+        ax.legend(fontsize=7, ncol=2)
         fig.tight_layout()
         with atomic_path(out / fname, suffix=".png") as tmp:
             fig.savefig(tmp, format="png", dpi=110)
