@@ -93,7 +93,7 @@ class QuantResult:
     def summary(self) -> str:
         acc = ("" if self.accuracy_drop is None else
                f", accuracy {100 * self.fp32_accuracy:.1f}% -> {100 * self.int8_accuracy:.1f}% "
-               f"({-100 * self.accuracy_drop:+.1f} pts)")
+               f"({0.0 - 100 * self.accuracy_drop:+.1f} pts)")
         return (f"int8 {self.path.name}: {self.int8_bytes / 1024:.1f} KiB vs fp32 {self.fp32_bytes / 1024:.1f} KiB "
                 f"({self.int8_bytes / self.fp32_bytes:.0%}){acc}, ort-cpu batch-{self.latency_batch} p50 "
                 f"{self.fp32_p50_ms:.3f} -> {self.int8_p50_ms:.3f} ms")
