@@ -113,8 +113,9 @@ def run_cell(spec: dict[str, Any], cell: dict[str, Any]) -> dict[str, Any]:
     bundle = load_model(spec["checkpoint"])
     profile = cell_profile(spec, bundle)
     splits = cell_splits(spec, c.fold, profile)
+    options = (spec.get("method_options") or {}).get(c.method, {})
     cfg = CompressConfig(method=c.method, ratio=c.ratio, recover=c.recover, epochs=spec["epochs"], seed=spec["seed"],
-                         iters=spec["iters"], batches=tuple(spec["batches"]), warmup=2)
+                         iters=spec["iters"], batches=tuple(spec["batches"]), warmup=2, method_options=options)
     out = Path(spec["out"]) / "cells" / c.id
     try:
         r = compress(bundle, splits, cfg, out, train=profile.train).to_dict()
@@ -156,10 +157,13 @@ class State:
                 raise ConfigError(f"{path} is corrupt", fix="delete it to start the sweep afresh") from None
             keys = ("checkpoint", "model", "data", "seed", "epochs", "split", "folds")
             diff = [k for k in keys if old.get("spec", {}).get(k) != spec.get(k)]
+            if (old.get("spec", {}).get("method_options") or {}) != (spec.get("method_options") or {}):
+                diff.append("method_options")
             if diff:
                 what = ", ".join(f"{k}: {old.get('spec', {}).get(k)!r} there, {spec.get(k)!r} here" for k in diff)
                 raise ConfigError(f"{path} belongs to a sweep with other settings ({what})",
-                                  fix="use another --out, or the same model, data, seed, epochs and folds")
+                                  fix="use another --out, or the same model, data, seed, epochs, folds and "
+                                      "method options")
             self.data["cells"] = old.get("cells", {})
 
     def done(self) -> set[str]:
@@ -308,8 +312,8 @@ def to_markdown(table: dict[str, Any], spec: dict[str, Any], cfg: SweepConfig) -
              "-" if r["speedup"] is None else f"{r['speedup']:.2f}x"] for r in table["rows"]]
     lines = ["# Sweep", "", f"Model `{spec['checkpoint']}`, data `{spec['data'] or 'synthetic'}`, seed {spec['seed']}, "
              f"protocol {cfg.split}" + (f" ({cfg.folds} folds)" if cfg.split != "holdout" else "") +
-             f", backend {cfg.backend}. Latency: ort-cpu at the largest batch, 1 thread, measured side by side with "
-             "the baseline in each cell; reductions are against the unpruned baseline (params − counts non-zero "
+             f", backend {cfg.backend}" + _options_text(spec) + ". Latency: ort-cpu at the largest batch, 1 thread, "
+             "measured side by side with the baseline in each cell; reductions are against the unpruned baseline (params − counts non-zero "
              "parameters for uwmp, whose dense latency does not drop).", "", markdown_table(header, rows), ""]
     if table["skipped"]:
         lines += ["Skipped cells (the method does not apply):", ""]
@@ -322,6 +326,14 @@ def to_markdown(table: dict[str, Any], spec: dict[str, Any], cfg: SweepConfig) -
 
 
 STYLES = {"finetune": "-", "scratch": "--", "none": ":"}
+
+
+def _options_text(spec: dict[str, Any]) -> str:
+    opts = spec.get("method_options") or {}
+    if not opts:
+        return ""
+    return ", method options " + "; ".join(f"{m}: " + ", ".join(f"{k}={v}" for k, v in o.items())
+                                           for m, o in sorted(opts.items()))
 
 
 def plot_sweep(table: dict[str, Any], out: Path) -> None:

@@ -166,3 +166,15 @@ def test_aggregate_keeps_skipped_and_failed_cells_apart():
              "nsfp-r0.5-scratch-f0": {"cell": {**cell, "recover": "scratch"}, "failed": "boom"}}
     assert aggregate(cells) == {"rows": [], "skipped": {"nsfp-r0.5-finetune-f0": "no BatchNorm"},
                                 "failed": {"nsfp-r0.5-scratch-f0": "boom"}}
+
+
+def test_method_options_reach_their_cells_and_are_part_of_the_settings(npz_spec):
+    spec = {**npz_spec, "method_options": {"lfp": {"scope": "global"}}}
+    cfg = SweepConfig(methods=("lfp", "uwmp"), ratios=(0.5,), recovers=("none",), iters=2, batches=(2,))
+    sweep(spec, cfg)
+    out = Path(spec["out"])
+    recipe = lambda m: json.loads((out / "cells" / f"{m}-r0.5-none-f0" / "report.json").read_text())["recipe"]  # noqa: E731
+    assert recipe("lfp")["options"] == {"scope": "global"} and recipe("uwmp")["options"] == {}
+    assert "method options lfp: scope=global" in (out / "sweep.md").read_text()
+    with pytest.raises(ConfigError, match="method_options"):
+        sweep({**spec, "method_options": {}}, cfg)

@@ -28,7 +28,37 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--iters", type=int, default=10, help="timed iterations per latency measurement (default 10)")
     p.add_argument("--batch", default="1,64", help="benchmark batch sizes (default 1,64)")
     p.add_argument("--out", metavar="DIR", help="output folder (default reports/<model>-sweep)")
+    g = p.add_argument_group("method options (each applies to its method's cells only)")
+    g.add_argument("--scope", help="lfp ranking: layer (same fraction per layer, default) or global")
+    g.add_argument("--sfp-schedule", help="sfp: constant (default) or linear ramp up to the ratio")
+    g.add_argument("--sfp-epochs", type=int, help="sfp: soft-pruning epochs (default: the recovery recipe's)")
+    g.add_argument("--sparsity", type=float, help="nsfp: L1 penalty on BatchNorm scales (default 1e-4)")
+    g.add_argument("--include-linear", action="store_true", default=None, help="uwmp: also prune hidden linear layers")
     p.set_defaults(run=run)
+
+
+# flag -> (method, config field)
+SWEEP_METHOD_FLAGS = {"scope": ("lfp", "scope"), "sfp_schedule": ("sfp", "schedule"), "sfp_epochs": ("sfp", "epochs"),
+                      "sparsity": ("nsfp", "sparsity"), "include_linear": ("uwmp", "include_linear")}
+
+
+def sweep_method_options(args: argparse.Namespace, methods: tuple[str, ...]) -> dict[str, dict]:
+    """Per-method config options from the flags, validated now (not in the first cell that needs them)."""
+    from eegdeploy.errors import ConfigError
+    from eegdeploy.prune import make_config
+
+    opts: dict[str, dict] = {}
+    for flag, (method, field) in SWEEP_METHOD_FLAGS.items():
+        value = getattr(args, flag, None)
+        if value is None:
+            continue
+        if method not in methods:
+            raise ConfigError(f"--{flag.replace('_', '-')} applies to {method}, which is not in --methods "
+                              f"{','.join(methods)}", fix=f"drop --{flag.replace('_', '-')} or add {method}")
+        opts.setdefault(method, {})[field] = value
+    for method, o in opts.items():
+        make_config(method, 0.5, **o)  # a bad value fails before any cell runs
+    return opts
 
 
 def run(args: argparse.Namespace, console) -> int:
@@ -42,6 +72,7 @@ def run(args: argparse.Namespace, console) -> int:
                       epochs=args.epochs, seed=args.seed, folds=args.folds, split=args.split, iters=args.iters,
                       batches=parse_ints(args.batch, "batch"), backend=args.backend, ray_address=args.ray_address,
                       cpus_per_cell=args.cpus_per_cell)
+    options = sweep_method_options(args, cfg.methods)
     bundle = load_bundle(args)
     out = Path(args.out) if args.out else Path("reports") / f"{bundle.name}-sweep"
     out.mkdir(parents=True, exist_ok=True)
@@ -50,7 +81,7 @@ def run(args: argparse.Namespace, console) -> int:
         save_checkpoint(bundle, ckpt)
     spec = {"checkpoint": str(ckpt.resolve()), "model": str(Path(args.model).resolve()), "profile": args.profile or bundle.profile, "data": args.data,
             "seed": args.seed, "epochs": args.epochs, "split": cfg.split, "folds": cfg.folds, "iters": cfg.iters,
-            "batches": list(cfg.batches), "out": str(out.resolve()), "threads": 1}
+            "batches": list(cfg.batches), "out": str(out.resolve()), "threads": 1, "method_options": options}
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     with Progress(TextColumn("[bold]sweep"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"),

@@ -52,7 +52,9 @@ def test_sweep_runs_then_resumes_without_work(cli, model, tmp_path):
 
 
 @pytest.mark.parametrize("flags,shown", [(("--methods", "lfp,magic"), "magic"), (("--ratios", "0.5,1.5"), "1.5"),
-                                         (("--recover", "retrain"), "retrain")])
+                                         (("--recover", "retrain"), "retrain"),
+                                         (("--methods", "lfp", "--sparsity", "1e-3"), "applies to nsfp"),
+                                         (("--methods", "sfp", "--sfp-schedule", "cosine"), "cosine")])
 def test_bad_grid_flags_are_one_line_errors(cli, model, tmp_path, flags, shown):
     ckpt, prof = model
     r = cli("sweep", str(ckpt), "--profile", str(prof), *flags, "--out", str(tmp_path / "sw"))
