@@ -298,7 +298,19 @@ def _recover(model: nn.Module, splits: Splits, train: TrainConfig, config: Compr
     return res
 
 
+def vectors_count(out: Path) -> int | None:
+    try:
+        with np.load(out / "test-vectors.npz") as f:
+            return int(f["inputs"].shape[0])
+    except (OSError, KeyError, ValueError):
+        return None
+
+
 def _export_summary(x: Any) -> dict[str, Any]:
+    if hasattr(x, "to_dict"):
+        d = x.to_dict()
+        d["path"] = str(d.get("path", ""))
+        return d
     return {"exporter": x.exporter, "opset": x.opset, "simplified": x.simplified, "bytes": x.bytes,
             "parity_max_abs": x.parity_max_abs, "warnings": list(x.warnings), "seconds": x.seconds}
 
@@ -358,5 +370,7 @@ def _write_reports(result: CompressResult, out: Path, bundle: Bundle, slim_x: An
         accuracy_baseline=result.baseline.accuracy, accuracy_slim=result.slim.accuracy,
         params=result.slim.params, macs=result.slim.macs, size_bytes=result.slim.onnx_bytes,
         latency=result.slim.latency_ms, recipe=result.recipe, onnx_file="slim.onnx",
-        input_name=slim_x.input_name, output_name=slim_x.output_name)
+        input_name=slim_x.input_name, output_name=slim_x.output_name, opset=slim_x.opset,
+        exporter=slim_x.exporter, parity_max_abs=slim_x.parity_max_abs, num_test_vectors=vectors_count(out),
+        extra=list(getattr(slim_x, "notes", [])))
     write_text(out / "model-card.md", render_model_card(card))

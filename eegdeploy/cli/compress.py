@@ -29,6 +29,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--patience", type=int, help="stop recovery after N epochs without validation improvement")
     p.add_argument("--scope", default="layer", help="lfp ranking: layer (same fraction per layer) or global")
     p.add_argument("--sfp-schedule", default=None, help="sfp: constant ratio every epoch, or linear ramp up to --ratio")
+    p.add_argument("--sfp-epochs", type=int, default=None,
+                   help="sfp: epochs of soft-pruning training (default: the recovery epochs)")
     p.add_argument("--sparsity", type=float, default=None,
                    help="nsfp: L1 penalty on BatchNorm scales during sparsity training (default 1e-4)")
     p.add_argument("--include-linear", action="store_true", default=None,
@@ -54,7 +56,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 # Which CLI flag feeds which option of which method's config (flags mirror config fields).
 METHOD_FLAGS: dict[str, dict[str, str]] = {
     "lfp": {"scope": "scope"},
-    "sfp": {"sfp_schedule": "schedule"},
+    "sfp": {"sfp_schedule": "schedule", "sfp_epochs": "epochs"},
     "nsfp": {"sparsity": "sparsity"},
     "uwmp": {"include_linear": "include_linear"},
 }

@@ -45,44 +45,7 @@ def run(args: argparse.Namespace, console) -> int:
 
 
 def _onnx(path: Path, console) -> int:
-    from rich.table import Table
+    from eegdeploy.export.inspect import inspect_onnx, onnx_info_table
 
-    from eegdeploy.errors import InputError
-
-    if not path.is_file():
-        raise InputError(f"ONNX file {str(path)!r} does not exist", fix="check the path")
-    try:
-        import onnx
-
-        m = onnx.load(str(path))
-    except ImportError:
-        m = None
-    except Exception as err:
-        raise InputError(f"{str(path)!r} is not a readable ONNX file ({type(err).__name__})",
-                         fix="give a file written by eegdeploy export") from None
-    table = Table(title=f"{path.name}: {path.stat().st_size / 1024:.1f} KiB", title_justify="left", show_header=False)
-    table.add_column("field"); table.add_column("value")
-    if m is not None:
-        def dims(v):
-            return "x".join(str(d.dim_param or d.dim_value) for d in v.type.tensor_type.shape.dim)
-
-        table.add_row("opset", ", ".join(f"{o.domain or 'ai.onnx'} {o.version}" for o in m.opset_import))
-        table.add_row("nodes", f"{len(m.graph.node)} ({', '.join(sorted({n.op_type for n in m.graph.node}))})")
-        for v in m.graph.input:
-            table.add_row(f"input {v.name}", dims(v))
-        for v in m.graph.output:
-            table.add_row(f"output {v.name}", dims(v))
-        meta = {p.key: p.value for p in m.metadata_props}
-    else:
-        import onnxruntime as ort
-
-        sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-        for v in sess.get_inputs():
-            table.add_row(f"input {v.name}", str(v.shape))
-        for v in sess.get_outputs():
-            table.add_row(f"output {v.name}", str(v.shape))
-        meta = dict(sess.get_modelmeta().custom_metadata_map)
-    for k, v in meta.items():
-        table.add_row(k, v)
-    console.print(table)
+    console.print(onnx_info_table(inspect_onnx(path)))
     return 0

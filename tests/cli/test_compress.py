@@ -95,6 +95,6 @@ def test_export_and_inspect_commands(cli, tmp_path):
     card = (tmp_path / "m.model-card.md").read_text()
     assert "Fp1, AF3" in card and "logits" in card
     res = cli("inspect", str(tmp_path / "m.onnx"))
-    assert res.returncode == 0 and "eegdeploy.class_names" in res.stdout and "batchx1x28x512" in res.stdout
+    assert res.returncode == 0 and "eegdeploy.class_names" in res.stdout and "[batch, 1, 28, 512]" in res.stdout
     res = cli("inspect", str(ckpt))
     assert res.returncode == 0 and "Tception1.1" in res.stdout and "model output" in res.stdout
