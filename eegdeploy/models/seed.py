@@ -1,7 +1,7 @@
 """Seed architectures for motor imagery (2 electrodes x 750 samples at 250 Hz, 2 classes), as plain PyTorch.
 
-``eegdeploy:EEGNetBCI`` and ``eegdeploy:DeepConvNetBCI`` follow the published layouts (EEGNet: Lawhern et al.,
-2018; Deep ConvNet: Schirrmeister et al., 2017) at the sizes the EEG-pruning literature uses for BCI data, with a
+``eegdeploy:EEGNetBCI``, ``eegdeploy:DeepConvNetBCI`` and ``eegdeploy:ShallowConvNetBCI`` follow the published
+layouts (EEGNet: Lawhern et al., 2018; Deep and Shallow ConvNet: Schirrmeister et al., 2017) at the sizes the EEG-pruning literature uses for BCI data, with a
 selectable activation so the slimming engine is exercised with f(0) = 0 and f(0) != 0 alike.
 """
 
@@ -77,4 +77,27 @@ class DeepConvNetBCI(nn.Module):
         return self.classifier(torch.flatten(x, 1))
 
 
-ARCHITECTURES: dict[str, type[nn.Module]] = {"EEGNetBCI": EEGNetBCI, "DeepConvNetBCI": DeepConvNetBCI}
+class ShallowConvNetBCI(nn.Module):
+    """Temporal conv (40, 1x25) → spatial conv over the electrodes (40) → BN → square → avg-pool 1x75 stride 15 →
+    log → dropout → flatten → linear. Square and log are the band-power non-linearities of FBCSP; log takes
+    ``clamp(x, min=1e-6)`` so a removed channel (all zeros) stays finite."""
+
+    def __init__(self, num_electrodes: int = 2, chunk_size: int = 750, num_classes: int = 2,
+                 filters: int = 40, dropout: float = 0.5) -> None:
+        super().__init__()
+        self.temporal = nn.Conv2d(1, filters, (1, 25))
+        self.spatial = nn.Conv2d(filters, filters, (num_electrodes, 1), bias=False)
+        self.bn = nn.BatchNorm2d(filters)
+        self.pool = nn.AvgPool2d((1, 75), stride=(1, 15))
+        self.drop = nn.Dropout(dropout)
+        steps = (chunk_size - 24 - 75) // 15 + 1
+        self.classifier = nn.Linear(filters * steps, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.bn(self.spatial(self.temporal(x)))
+        x = torch.log(torch.clamp(self.pool(torch.square(x)), min=1e-6))
+        return self.classifier(torch.flatten(self.drop(x), 1))
+
+
+ARCHITECTURES: dict[str, type[nn.Module]] = {"EEGNetBCI": EEGNetBCI, "DeepConvNetBCI": DeepConvNetBCI,
+                                             "ShallowConvNetBCI": ShallowConvNetBCI}

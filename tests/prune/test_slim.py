@@ -212,3 +212,19 @@ def test_property_multibranch_concat(a, b, axis, depthwise, ratio):
     x = torch.randn(3, 1, 2, 16)
     _, small, diff = _check(model, x, ratio)
     assert diff <= 1e-5
+
+
+def test_shallowconvnet_follows_square_and_log():
+    # temporal conv (40) and spatial conv (40) are both prunable through BN → square → avg-pool → log → linear;
+    # a removed channel is all zeros before square, so log(clamp(0)) is a constant the classifier bias absorbs
+    prof = load_profile("shallowconvnet-bci")
+    model = bundle_from_profile(prof, seed=0).module.eval()
+    with torch.no_grad():
+        model.bn.running_mean.uniform_(-1, 1)  # non-trivial BN so the removed channels' constants matter
+        model.bn.bias.uniform_(-1, 1)
+    x = torch.randn(4, *prof.input.shape)
+    plan, small, diff = _check(model, x)
+    assert diff <= 1e-5
+    convs = [m for m in small.modules() if isinstance(m, nn.Conv2d)]
+    assert [c.out_channels for c in convs] == [20, 20]
+    assert small.classifier.in_features == 20 * ((750 - 24 - 75) // 15 + 1)

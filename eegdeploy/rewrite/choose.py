@@ -1,0 +1,114 @@
+"""Choosing a chain's form: measured in onnxruntime at the configured batch and threads, or a cost model.
+
+Measurement times the *whole* model with each candidate form, interleaved round by round (A, B, C, A, B, C, ...),
+and takes medians, so a layout change that a form forces on its neighbours is paid for too and machine noise
+hits every candidate alike. The cost model (``measure=False``) adds MACs and the size of the unrolled input
+(im2col) of every Conv, and the elements every non-fused activation touches; it is what a device you cannot
+measure on is assumed to behave like.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+
+from eegdeploy.rewrite.forms import FUSED_INTO_CONV
+from eegdeploy.rewrite.graph import attr_dict, conv_attrs
+
+__all__ = ["cost", "measure", "random_input", "session"]
+
+IM2COL_WEIGHT = 8.0  # one unrolled input element costs about as much as this many MACs (fit on eegnet-deap)
+
+
+def session(data: bytes, threads: int) -> Any:
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = int(threads)
+    opts.inter_op_num_threads = 1
+    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    opts.log_severity_level = 3
+    return ort.InferenceSession(data, sess_options=opts, providers=["CPUExecutionProvider"])
+
+
+def random_input(data: bytes, batch: int, seed: int = 0) -> np.ndarray:
+    """A seeded N(0, 1) input for the model's first input at ``batch`` (a fixed first axis stays as exported)."""
+    import onnx
+
+    m = onnx.load_from_string(data)
+    inits = {i.name for i in m.graph.initializer}
+    inp = next(i for i in m.graph.input if i.name not in inits)
+    dims = [d.dim_value if d.dim_value > 0 else batch for d in inp.type.tensor_type.shape.dim]
+    if inp.type.tensor_type.shape.dim and inp.type.tensor_type.shape.dim[0].dim_value <= 0:
+        dims[0] = batch
+    return np.random.default_rng(seed).standard_normal(dims).astype(np.float32)
+
+
+def run(sess: Any, x: np.ndarray) -> np.ndarray:
+    return sess.run(None, {sess.get_inputs()[0].name: x})[0]
+
+
+def measure(candidates: dict[str, bytes], x: np.ndarray, *, threads: int, rounds: int = 15, warmup: int = 3,
+            min_time_s: float = 0.0) -> dict[str, float]:
+    """Median milliseconds of each candidate model on ``x``, interleaved round by round."""
+    sessions = {k: session(v, threads) for k, v in candidates.items()}
+    for s in sessions.values():
+        for _ in range(warmup):
+            run(s, x)
+    times: dict[str, list[float]] = {k: [] for k in sessions}
+    t_end = time.perf_counter() + min_time_s
+    r = 0
+    while r < rounds or time.perf_counter() < t_end:
+        for k, s in sessions.items():
+            t0 = time.perf_counter()
+            run(s, x)
+            times[k].append((time.perf_counter() - t0) * 1e3)
+        r += 1
+    return {k: float(np.median(v)) for k, v in times.items()}
+
+
+def cost(data: bytes, batch: int) -> float:
+    """Modelled cost of one forward pass at ``batch``: MACs + IM2COL_WEIGHT x unrolled inputs + activations."""
+    import onnx
+    from onnx import numpy_helper
+
+    m = onnx.load_from_string(data)
+    inits = {i.name: numpy_helper.to_array(i) for i in m.graph.initializer}
+    for inp in m.graph.input:
+        if inp.name not in inits and inp.type.tensor_type.shape.dim:
+            d0 = inp.type.tensor_type.shape.dim[0]
+            if d0.dim_value <= 0:
+                d0.Clear()
+                d0.dim_value = batch
+    m = onnx.shape_inference.infer_shapes(m)
+    shapes: dict[str, list[int]] = {}
+    for v in list(m.graph.value_info) + list(m.graph.output) + list(m.graph.input):
+        dims = [d.dim_value for d in v.type.tensor_type.shape.dim]
+        if dims and all(d > 0 for d in dims):
+            shapes[v.name] = dims
+    producer = {o: n for n in m.graph.node for o in n.output}
+    total = 0.0
+    for n in m.graph.node:
+        out = shapes.get(n.output[0]) if n.output else None
+        if out is None:
+            continue
+        elems = float(np.prod(out))
+        if n.op_type == "Conv" and n.input[1] in inits:
+            w = inits[n.input[1]]
+            at = conv_attrs(n, w)
+            per_out = float(np.prod(w.shape[1:]))
+            total += elems * per_out
+            if at is not None and (at.kernel != (1, 1) or at.strides != (1, 1)):
+                positions = elems / out[1]
+                total += IM2COL_WEIGHT * positions * per_out * at.group
+        elif n.op_type in ("Gemm", "MatMul") and len(n.input) > 1 and n.input[1] in inits:
+            total += elems * float(inits[n.input[1]].shape[0 if attr_dict(n).get("transB", 0) else -2]
+                                   if inits[n.input[1]].ndim == 2 else 1)
+        elif n.op_type in FUSED_INTO_CONV and n.input and producer.get(n.input[0]) is not None \
+                and producer[n.input[0]].op_type == "Conv":
+            continue
+        else:
+            total += elems
+    return total

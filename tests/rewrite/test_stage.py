@@ -1,0 +1,96 @@
+"""rewrite_onnx end to end: the cost model's choice, measured choices stay exact, bad input, torch-free import."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from eegdeploy.errors import InputError
+from eegdeploy.rewrite import RewriteConfig, rewrite_onnx
+from eegdeploy.rewrite.choose import cost
+
+from .test_forms import Stack, _run
+
+
+def eegnet_block(c: int = 8, t: int = 64, f1: int = 4, d: int = 2, k: int = 16):
+    """EEGNet's first block as exported: temporal conv (BN folded: bias) → depthwise spatial conv → BN → ELU."""
+    s = Stack((1, c, t), 0)
+    s.conv(1, f1, (1, k), pads=(0, k // 2 - 1, 0, k // 2), bias=True)
+    s.conv(f1, f1 * d, (c, 1), group=f1, bias=False)
+    s.bn(f1 * d)
+    s.op("Elu", alpha=1.0)
+    s.op("AveragePool", kernel_shape=[1, 4], strides=[1, 4])
+    return s.model()
+
+
+def test_cost_model_picks_electrodes_first_for_eegnet_block():
+    # by hand, per sample (C=8, T=64, F1=4, D=2, K=16): as-is = temporal 4*16*8*64 MACs + 8x im2col 16*8*64
+    # = 32768 + 65536, plus the spatial conv; electrodes first = 8*8*64 + 8x 8*64 (mixing) + 8*16*64 + 8x 16*64*8
+    # (depthwise) = 4096 + 4096 + 8192 + 65536: cheaper, so it is chosen, and merged (1 x 8x16 kernel) is not
+    m = eegnet_block()
+    res = rewrite_onnx(m.SerializeToString(), RewriteConfig(measure=False))
+    chosen = [r for r in res.rewrites if r.kind == "conv-chain"][0]
+    assert chosen.form == "electrodes-first"
+    assert chosen.unit == "cost"
+    assert chosen.candidates["electrodes-first"] < chosen.candidates["as-is"] < chosen.candidates["merged"]
+    x = np.random.default_rng(0).standard_normal((5, 1, 8, 64)).astype(np.float32)
+    import onnx
+
+    got = _run(onnx.load_from_string(res.model), x)
+    assert np.abs(got - _run(m, x)).max() <= 1e-5
+    assert res.parity_max_abs <= 1e-5
+
+
+def test_measured_rewrite_is_exact_and_records_timings():
+    m = eegnet_block()
+    res = rewrite_onnx(m.SerializeToString(), RewriteConfig(batch=8, rounds=3))
+    assert res.measured
+    assert res.parity_max_abs <= 1e-4
+    decided = [r for r in res.rewrites if r.candidates]
+    assert decided and all("as-is" in r.candidates and r.unit == "ms" for r in decided)
+    for r in res.applied:  # kept only when faster than as-is by min_gain
+        assert r.candidates["as-is"] >= 1.03 * r.candidates[r.form]
+
+
+def test_nothing_to_rewrite_returns_the_same_graph():
+    s = Stack((1, 4, 32), 0)
+    s.conv(1, 4, (1, 5))
+    s.op("Elu", alpha=1.0)  # breaks the chain
+    s.conv(4, 4, (4, 1))
+    s.op("AveragePool", kernel_shape=[1, 2], strides=[1, 2])
+    m = s.model()
+    res = rewrite_onnx(m.SerializeToString(), RewriteConfig(measure=False))
+    import onnx
+
+    out = onnx.load_from_string(res.model)
+    assert [n.op_type for n in out.graph.node] == [n.op_type for n in m.graph.node]
+    assert res.rewrites == [] and res.applied == []
+
+
+def test_cost_counts_macs_by_hand():
+    # one 1x1 conv 2 -> 3 on [N, 2, 1, 10] (no im2col for 1x1 stride 1) then Identity: 3*2*10 MACs + 30 copies
+    s = Stack((2, 1, 10), 0)
+    s.conv(2, 3, (1, 1), bias=False)
+    assert cost(s.model().SerializeToString(), batch=1) == 3 * 2 * 10 + 3 * 10
+
+
+def test_bad_input_is_one_clear_error(tmp_path):
+    bad = tmp_path / "x.onnx"
+    bad.write_bytes(b"not a model")
+    with pytest.raises(InputError, match="not an ONNX model"):
+        rewrite_onnx(bad)
+    with pytest.raises(InputError, match="cannot read"):
+        rewrite_onnx(tmp_path / "missing.onnx")
+    from eegdeploy.errors import EegDeployError
+
+    with pytest.raises(EegDeployError, match="batch"):
+        RewriteConfig(batch=0)
+
+
+def test_import_is_torch_free():
+    code = ("import sys, eegdeploy.rewrite as r; r.rewrite_onnx; r.rewrites_table; "
+            "assert 'torch' not in sys.modules, 'torch imported'")
+    subprocess.run([sys.executable, "-c", code], check=True)
