@@ -12,6 +12,9 @@ A *chain* is a run of operators with nothing non-linear between them, found in t
   non-decreasing ``f``, so ``pool-first`` runs the activation on fewer values. Only adjacent pairs are swapped,
   so no BatchNorm (whose scale may be negative) ever sits between them.
 - ``bn-fold``: Conv → BatchNormalization (inference) becomes one Conv with scaled weights and bias.
+- ``elu-split``: ELU written as ``relu(x) + alpha * (exp(min(x, 0)) - 1)``, the same function; onnxruntime runs
+  these vectorised element-wise ops faster than its ELU kernel on some CPUs (measured, never assumed). Its
+  difference from ELU is rounding (about 1e-7).
 
 Exactness rules (a chain that breaks one is never built): the first conv's output has one consumer and is not a
 graph output; no padding of the second conv reads the first conv's bias (on an axis where the second conv pads,
@@ -77,7 +80,35 @@ def find_chains(g: Graph) -> tuple[list[Chain], list[str]]:
         elif a.op_type in MONOTONIC and nxt.op_type == "MaxPool" and MONOTONIC[a.op_type](attr_dict(a)) \
                 and len([o for o in nxt.output if o]) == 1 and len(a.input) >= 1:
             chains.append(Chain("act-pool", (a.name, nxt.name), {"pool-first": _swap(a.name, nxt.name)}))
+    for n in g.g.node:  # after the pairs: a pool-first swap changes what the ELU runs on
+        if n.op_type == "Elu" and len(n.input) == 1:
+            chains.append(Chain("elu-split", (n.name,), {"relu+exp": _elu_split(n.name, float(attr_dict(n).get("alpha", 1.0)))}))
     return chains, notes
+
+
+def _elu_split(name: str, alpha: float) -> Form:
+    def apply(gr: Graph) -> None:
+        from onnx import helper
+
+        n = gr.node(name)
+        x, y = n.input[0], n.output[0]
+        zero, one = gr.add_const(name + ".zero", np.zeros((), np.float32)), gr.add_const(name + ".one", np.ones((), np.float32))
+        t = [gr.fresh_tensor(name) for _ in range(4)]
+        nodes = [helper.make_node("Relu", [x], [t[0]], name=f"{name}/relu"),
+                 helper.make_node("Min", [x, zero], [t[1]], name=f"{name}/min"),
+                 helper.make_node("Exp", [t[1]], [t[2]], name=f"{name}/exp")]
+        if alpha == 1.0:
+            nodes += [helper.make_node("Add", [t[0], t[2]], [t[3]], name=f"{name}/add"),
+                      helper.make_node("Sub", [t[3], one], [y], name=f"{name}/sub")]
+        else:
+            a = gr.add_const(name + ".alpha", np.asarray(alpha, np.float32))
+            t += [gr.fresh_tensor(name), gr.fresh_tensor(name)]
+            nodes += [helper.make_node("Sub", [t[2], one], [t[3]], name=f"{name}/sub"),
+                      helper.make_node("Mul", [t[3], a], [t[4]], name=f"{name}/mul"),
+                      helper.make_node("Add", [t[0], t[4]], [y], name=f"{name}/add")]
+        gr.replace([n], nodes)
+
+    return apply
 
 
 # -- conv → BatchNorm ------------------------------------------------------------------------------------------

@@ -40,7 +40,7 @@ class RewriteConfig:
     tolerance: float = 1e-4
     min_gain: float = 1.03  # a measured form must be this much faster than as-is to be kept
     rounds: int = 15
-    kinds: tuple[str, ...] = ("bn-fold", "conv-chain", "act-pool")
+    kinds: tuple[str, ...] = ("bn-fold", "conv-chain", "act-pool", "elu-split")
 
     def __post_init__(self) -> None:
         for name in ("batch", "threads", "rounds"):
