@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import inspect
 import operator
+import re
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -28,8 +29,10 @@ import torch.nn.functional as F
 
 from eegdeploy.errors import CheckpointError, ParityError, UnsupportedLayerError
 from eegdeploy.io import atomic_path
+from eegdeploy.limits import MAX_GRAPH_NODES, MAX_NESTING, MAX_PARAMS, over
+from eegdeploy.text import clean
 
-__all__ = ["PORTABLE_FORMAT", "from_portable", "load_portable", "save_portable", "to_portable"]
+__all__ = ["PORTABLE_FORMAT", "PortableModule", "from_portable", "load_portable", "save_portable", "to_portable"]
 
 PORTABLE_FORMAT = "eegdeploy-portable"
 VERSION = 1
@@ -117,29 +120,6 @@ def _plain(v: Any, where: str) -> Any:
     raise UnsupportedLayerError(f"{where}: cannot store a value of type {type(v).__name__} in slim.pt", fix=_FIX)
 
 
-def _unplain(v: Any, nodes: Mapping[str, fx.Node]) -> Any:
-    if isinstance(v, list):
-        return [_unplain(x, nodes) for x in v]
-    if isinstance(v, dict):
-        if "tuple" in v:
-            return tuple(_unplain(x, nodes) for x in v["tuple"])
-        if "node" in v:
-            return nodes[v["node"]]
-        if "dtype" in v:
-            dt = getattr(torch, str(v["dtype"]), None)
-            if not isinstance(dt, torch.dtype):
-                raise CheckpointError(f"slim.pt names an unknown dtype {v['dtype']!r}", fix="re-export the model")
-            return dt
-        if "slice" in v:
-            return slice(*(_unplain(x, nodes) for x in v["slice"]))
-        if "ellipsis" in v:
-            return Ellipsis
-        if "dict" in v:
-            return {k: _unplain(x, nodes) for k, x in v["dict"].items()}
-        raise CheckpointError("slim.pt holds an argument of an unknown kind", fix="re-export the model")
-    return v
-
-
 def _owner(root: nn.Module, target: str) -> tuple[nn.Module, str]:
     *path, name = target.split(".")
     mod = root
@@ -203,18 +183,29 @@ def to_portable(module: nn.Module, *, meta: Mapping[str, Any] | None = None) -> 
             nodes.append({"op": node.op, "name": node.name, "target": str(target),
                           "args": _plain(tuple(node.args), f"graph node {node.name}"),
                           "kwargs": _plain(dict(node.kwargs), f"graph node {node.name}")})
-        state = {k: v.detach().clone() for k, v in module.state_dict().items()}
+        # only what the graph uses: a layer that forward never calls (e.g. MTCNN's unused head) is not stored
+        state = {k: v.detach().clone() for k, v in module.state_dict().items()
+                 if k.rpartition(".")[0] in modules or k in attrs}
     finally:
         module.train(was)
     return {"format": PORTABLE_FORMAT, "version": VERSION, "modules": modules, "graph": nodes, "attrs": attrs,
             "tensors": tensors, "state_dict": state, "meta": dict(meta or {})}
 
 
-def _check_name(qual: str, what: str) -> list[str]:
-    parts = str(qual).split(".")
-    if not all((p.isidentifier() or p.isdigit()) and not p.startswith("__") for p in parts):
-        raise CheckpointError(f"slim.pt names a {what} {qual!r} that is not a plain attribute path",
-                              fix="re-export the model")
+_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}\Z")
+_PART = re.compile(r"(?:[A-Za-z_][A-Za-z0-9_]{0,63}|[0-9]{1,6})\Z")
+_OPS = ("placeholder", "get_attr", "call_module", "call_function", "call_method", "output")
+_BAD = "re-export the model with eegdeploy compress"
+
+
+def _bad(msg: str) -> CheckpointError:
+    return CheckpointError(f"slim.pt {msg}", fix=_BAD)
+
+
+def _check_name(qual: Any, what: str) -> list[str]:
+    parts = str(qual).split(".") if isinstance(qual, str) and len(qual) <= 256 else [""]
+    if not all(_PART.match(p) and not p.startswith("_") for p in parts):
+        raise _bad(f"names a {what} {clean(qual, max_len=60)!r} that is not a plain attribute path")
     return parts
 
 
@@ -223,82 +214,358 @@ def _container(root: nn.Module, parts: list[str]) -> nn.Module:
     for p in parts:
         if p not in parent._modules:
             if hasattr(parent, p):
-                raise CheckpointError(f"slim.pt path {'.'.join(parts)!r} collides with an attribute",
-                                      fix="re-export the model")
+                raise _bad(f"path {'.'.join(parts)!r} collides with an attribute")
             parent.add_module(p, nn.Module())
         parent = parent._modules[p]
     return parent
 
 
-def from_portable(obj: Mapping[str, Any]) -> nn.Module:
-    """Rebuild the module from ``to_portable``'s data (as read by ``torch.load(weights_only=True)``)."""
-    try:
-        if obj.get("format") != PORTABLE_FORMAT or int(obj.get("version", 0)) > VERSION:
-            raise CheckpointError("not an eegdeploy portable model (or a newer version)", fix="upgrade eegdeploy")
-        root = nn.Module()
-        for qual, spec in obj["modules"].items():
-            parts = _check_name(qual, "layer")
-            cls = getattr(nn, str(spec["type"]), None)
-            if not (isinstance(cls, type) and issubclass(cls, nn.Module) and _is_torch_layer(cls)):
-                raise CheckpointError(f"slim.pt names an unknown layer type {spec['type']!r}", fix="re-export the model")
-            kwargs = {str(k): _unplain(v, {}) for k, v in spec["args"].items()}
-            _container(root, parts[:-1]).add_module(parts[-1], cls(**kwargs))
-        state = dict(obj["state_dict"])
-        tensors = dict(obj.get("tensors") or {})
-        for qual, spec in dict(obj.get("attrs") or {}).items():
-            parts = _check_name(qual, "tensor")
-            owner = _container(root, parts[:-1])
-            name, kind = parts[-1], str(spec["kind"])
-            if hasattr(owner, name):  # e.g. F.conv2d(x, self.conv.weight): the layer already has it
-                continue
-            if kind == "parameter":
-                owner.register_parameter(name, nn.Parameter(torch.empty_like(state[qual])))
-            elif kind == "buffer":
-                owner.register_buffer(name, torch.empty_like(state[qual]))
-            elif kind == "constant":
-                owner.register_buffer(name, torch.as_tensor(tensors[qual]).clone(), persistent=False)
-            else:
-                raise CheckpointError(f"slim.pt has a tensor of unknown kind {kind!r}", fix="re-export the model")
-        graph = fx.Graph()
-        env: dict[str, fx.Node] = {}
-        for n in obj["graph"]:
-            op, target = str(n["op"]), str(n["target"])
-            args, kwargs = _unplain(n["args"], env), _unplain(n["kwargs"], env)
+class _Ref:
+    """The value of an earlier graph node (by position): the only way a stored argument reaches a value."""
+
+    __slots__ = ("i",)
+
+    def __init__(self, i: int) -> None:
+        self.i = i
+
+
+def _args(v: Any, index: Mapping[str, int], depth: int = 0) -> Any:
+    """A stored argument as a value of a few plain kinds; node names become _Ref positions."""
+    if depth > MAX_NESTING:
+        raise _bad("nests arguments too deeply")
+    if v is None or isinstance(v, (bool, float)):
+        return v
+    if isinstance(v, int):
+        if abs(v) > 1 << 40:
+            raise _bad(f"holds an integer argument out of range ({v})")
+        return v
+    if isinstance(v, str):
+        if len(v) > 256:
+            raise _bad("holds a string argument longer than 256 characters")
+        return v
+    if isinstance(v, list):
+        if len(v) > 4096:
+            raise _bad("holds a list argument longer than 4096 items")
+        return [_args(x, index, depth + 1) for x in v]
+    if isinstance(v, dict) and len(v) == 1:
+        (kind, x), = v.items()
+        if kind == "tuple" and isinstance(x, list):
+            return tuple(_args(list(x), index, depth)) if len(x) <= 4096 else _args("x" * 300, index)
+        if kind == "node":
+            if not isinstance(x, str) or x not in index:
+                raise _bad(f"refers to node {clean(x, max_len=40)!r} before it is defined")
+            return _Ref(index[x])
+        if kind == "dtype":
+            dt = getattr(torch, x, None) if isinstance(x, str) and _KEY.match(x) else None
+            if not isinstance(dt, torch.dtype):
+                raise _bad(f"names an unknown dtype {clean(x, max_len=40)!r}")
+            return dt
+        if kind == "slice" and isinstance(x, list) and len(x) == 3:
+            return slice(*(_args(e, index, depth + 1) for e in x))
+        if kind == "ellipsis" and x is True:
+            return Ellipsis
+        if kind == "dict" and isinstance(x, dict):
+            return {_kwarg(k): _args(e, index, depth + 1) for k, e in x.items()}
+    raise _bad("holds an argument of an unknown kind")
+
+
+def _kwarg(k: Any) -> str:
+    if not (isinstance(k, str) and _KEY.match(k)) or k.startswith("_") or k == "out":
+        raise _bad(f"uses a keyword argument name {clean(k, max_len=40)!r} that is not allowed")
+    return k
+
+
+def _fill(v: Any, vals: list[Any]) -> Any:
+    if isinstance(v, _Ref):
+        return vals[v.i]
+    if isinstance(v, list):
+        return [_fill(x, vals) for x in v]
+    if isinstance(v, tuple):
+        return tuple(_fill(x, vals) for x in v)
+    if isinstance(v, dict):
+        return {k: _fill(x, vals) for k, x in v.items()}
+    if isinstance(v, slice):
+        return slice(_fill(v.start, vals), _fill(v.stop, vals), _fill(v.step, vals))
+    return v
+
+
+def _refs(v: Any) -> list[int]:
+    if isinstance(v, _Ref):
+        return [v.i]
+    if isinstance(v, (list, tuple)):
+        return [i for x in v for i in _refs(x)]
+    if isinstance(v, dict):
+        return [i for x in v.values() for i in _refs(x)]
+    if isinstance(v, slice):
+        return _refs([v.start, v.stop, v.step])
+    return []
+
+
+_NUMBERS = (bool, int, float)
+
+
+def _guard_plain(target: str, args: tuple[Any, ...]) -> None:
+    """Python-level (non-tensor) arithmetic stays small: no list repetition, no huge powers."""
+    if target.startswith("operator.") and target != "operator.getitem":
+        for a in args:
+            if not isinstance(a, (torch.Tensor, *_NUMBERS)) and not _is_symbolic(a):
+                raise _bad(f"applies {target} to a {type(a).__name__}")
+        if target == "operator.pow" and all(isinstance(a, _NUMBERS) for a in args) and abs(args[1]) > 64:
+            raise _bad("raises a number to a power above 64")
+    for a in args:
+        if isinstance(a, int) and not isinstance(a, bool) and abs(a) > 1 << 40:
+            raise _bad(f"computes an integer out of range in {target}")
+
+
+def _is_symbolic(a: Any) -> bool:
+    return isinstance(a, fx.Proxy) or type(a).__module__.startswith("torch")
+
+
+class PortableModule(nn.Module):
+    """A slim.pt model: torch.nn layers plus a fixed list of steps, each a whitelisted layer, function or method.
+
+    ``forward`` walks the steps; no Python source is generated from the file and nothing in it is executed. Before
+    each step that can grow its input (see ``eegdeploy.models.budget``), its output size and cost are predicted from
+    shapes and checked against the budgets in ``eegdeploy.limits``, per sample of the batch."""
+
+    def __init__(self, root: nn.Module, steps: list[tuple[str, Any, Any, Any]]) -> None:
+        super().__init__()
+        for name, child in root.named_children():
+            self.add_module(name, child)
+        for name, t in root.named_parameters(recurse=False):
+            self.register_parameter(name, t)
+        for name, t in root.named_buffers(recurse=False):
+            self.register_buffer(name, t, persistent=name not in root._non_persistent_buffers_set)
+        self._steps = steps
+        self._inputs = sum(1 for s in steps if s[0] == "placeholder")
+        n = len(steps)
+        last = list(range(n))
+        for i, (_, _, a, kw) in enumerate(steps):
+            for j in _refs(a) + _refs(kw):
+                last[j] = i
+        self._free_after: list[list[int]] = [[] for _ in range(n)]
+        for j, i in enumerate(last):
+            if steps[j][0] != "output":
+                self._free_after[i].append(j)
+
+    def forward(self, x: Any) -> Any:
+        return self.run((x,))
+
+    def run(self, inputs: tuple[Any, ...]) -> Any:
+        """Walk the steps on ``inputs`` (one per placeholder)."""
+        from eegdeploy.models.budget import Meter, numel
+
+        if len(inputs) != self._inputs:
+            raise TypeError(f"this slim.pt model takes {self._inputs} input(s), got {len(inputs)}")
+        x = inputs[0] if inputs else None
+        meter = Meter(x.shape[0] if isinstance(x, torch.Tensor) and x.dim() else 1, "slim.pt") \
+            if isinstance(x, torch.Tensor) else None  # None while fx traces (Proxy inputs have no shape)
+        vals: list[Any] = [None] * len(self._steps)
+        sizes = [0] * len(self._steps)
+        live = 0
+        feed = iter(inputs)
+        for i, (op, target, a, kw) in enumerate(self._steps):
+            args = _fill(a, vals)
+            kwargs = _fill(kw, vals)
             if op == "placeholder":
-                node = graph.placeholder(target)
+                out = next(feed)
             elif op == "output":
-                node = graph.output(args[0])
-            elif op == "call_module":
-                node = graph.call_module(target, args, kwargs)
+                return args[0]
             elif op == "get_attr":
-                if target not in (obj.get("attrs") or {}):
-                    raise CheckpointError(f"slim.pt reads an undeclared tensor {target!r}", fix="re-export the model")
-                node = graph.get_attr(target)
+                path, _, name = target.rpartition(".")
+                out = getattr(self.get_submodule(path) if path else self, name)
+            elif op == "call_module":
+                layer = self.get_submodule(target)
+                if meter:
+                    meter.before_layer(layer, args)
+                out = layer(*args, **kwargs)
             elif op == "call_function":
-                if target not in _FUNCTIONS:
-                    raise CheckpointError(f"slim.pt calls {target!r}, which is not allowed", fix="re-export the model")
-                if target == "getattr" and (len(args) < 2 or args[1] not in _GETATTR_NAMES):
-                    raise CheckpointError("slim.pt reads a forbidden attribute", fix="re-export the model")
-                node = graph.call_function(_FUNCTIONS[target], args, kwargs)
-            elif op == "call_method":
-                if target not in _METHODS:
-                    raise CheckpointError(f"slim.pt calls method {target!r}, which is not allowed",
-                                          fix="re-export the model")
-                node = graph.call_method(target, args, kwargs)
+                _guard_plain(target, args)
+                if meter:
+                    meter.before_call(target, args, kwargs)
+                out = _FUNCTIONS[target](*args, **kwargs)
+            else:  # call_method on a tensor
+                if not (args and (isinstance(args[0], torch.Tensor) or _is_symbolic(args[0]))):
+                    raise _bad(f"calls .{target}() on a {type(args[0] if args else None).__name__}, not a tensor")
+                if meter:
+                    meter.before_call(target, args, kwargs)
+                out = getattr(args[0], target)(*args[1:], **kwargs)
+            vals[i] = out
+            if meter and op != "get_attr":
+                sizes[i] = numel(out)
+                meter.values(sizes[i])
+                live += sizes[i]
+                meter.live(live)
+            for j in self._free_after[i]:
+                vals[j] = None
+                live -= sizes[j]
+        raise _bad("has no output node")
+
+
+class PortableModuleN(PortableModule):
+    """A slim.pt model with several inputs (``forward(*inputs)``); torch.fx cannot trace it for pruning."""
+
+    def forward(self, *inputs: Any) -> Any:  # type: ignore[override]
+        return self.run(inputs)
+
+
+def _build_layers(obj: Mapping[str, Any]) -> tuple[nn.Module, dict[str, Any]]:
+    """Layers (on the current default device) from the stored specs, with every name and argument checked."""
+    modules = obj["modules"]
+    if not isinstance(modules, Mapping) or len(modules) > MAX_GRAPH_NODES:
+        raise _bad("has a malformed or oversized layer table")
+    root = nn.Module()
+    for qual, spec in modules.items():
+        parts = _check_name(qual, "layer")
+        if not isinstance(spec, Mapping):
+            raise _bad(f"has a malformed layer entry {qual!r}")
+        kind = spec.get("type")
+        cls = getattr(nn, kind, None) if isinstance(kind, str) and _KEY.match(kind) else None
+        if not (isinstance(cls, type) and issubclass(cls, nn.Module) and _is_torch_layer(cls)) \
+                or issubclass(cls, (nn.Sequential, nn.ModuleList, nn.ModuleDict)):
+            raise _bad(f"names an unknown layer type {clean(kind, max_len=40)!r}")
+        stored = spec.get("args") or {}
+        if not isinstance(stored, Mapping):
+            raise _bad(f"has malformed arguments for layer {qual!r}")
+        allowed = set(inspect.signature(cls.__init__).parameters) - _SKIP_ARGS
+        allowed |= set(getattr(cls, "__constants__", ())) | {"nonlinearity"}
+        kwargs = {}
+        for k, v in stored.items():
+            if _kwarg(k) not in allowed:
+                raise _bad(f"gives layer {qual!r} ({cls.__name__}) an unknown argument {k!r}")
+            kwargs[k] = _args(v, {})
+        try:
+            layer = cls(**kwargs)
+        except (TypeError, ValueError, RuntimeError, AssertionError, AttributeError, OverflowError) as err:
+            raise _bad(f"cannot build layer {qual!r} ({cls.__name__}: {clean(err, max_len=100)})") from None
+        _container(root, parts[:-1]).add_module(parts[-1], layer)
+    return root, dict(modules)
+
+
+def _add_attrs(root: nn.Module, obj: Mapping[str, Any], state: Mapping[str, torch.Tensor],
+               tensors: Mapping[str, torch.Tensor]) -> dict[str, str]:
+    attrs = obj.get("attrs") or {}
+    if not isinstance(attrs, Mapping):
+        raise _bad("has a malformed tensor table")
+    kinds: dict[str, str] = {}
+    for qual, spec in attrs.items():
+        parts = _check_name(qual, "tensor")
+        owner = _container(root, parts[:-1])
+        name, kind = parts[-1], str(spec.get("kind") if isinstance(spec, Mapping) else "")
+        kinds[qual] = kind
+        if name in owner._parameters or name in owner._buffers:  # e.g. F.conv2d(x, self.conv.weight)
+            continue
+        if name in owner._modules:
+            raise _bad(f"tensor {qual!r} collides with a layer")
+        if kind in ("parameter", "buffer"):
+            src = state.get(qual)
+            if not isinstance(src, torch.Tensor):
+                raise _bad(f"declares tensor {qual!r} without its value")
+            t = torch.empty(src.shape, dtype=src.dtype)
+            if kind == "parameter":
+                owner.register_parameter(name, nn.Parameter(t, requires_grad=src.dtype.is_floating_point))
             else:
-                raise CheckpointError(f"slim.pt has an unknown node kind {op!r}", fix="re-export the model")
-            node.name = str(n["name"])
-            env[str(n["name"])] = node
-        gm = fx.GraphModule(root, graph)
-        # GraphModule re-registers copied tensors as persistent buffers: the constants load like the rest
-        constants = {q: tensors[q] for q, spec in dict(obj.get("attrs") or {}).items() if spec.get("kind") == "constant"}
-        gm.load_state_dict({**state, **constants}, strict=True)
+                owner.register_buffer(name, t)
+        elif kind == "constant":
+            src = tensors.get(qual)
+            if not isinstance(src, torch.Tensor):
+                raise _bad(f"declares constant {qual!r} without its value")
+            owner.register_buffer(name, torch.empty(src.shape, dtype=src.dtype), persistent=False)
+        else:
+            raise _bad(f"has a tensor of unknown kind {clean(kind, max_len=30)!r}")
+    return kinds
+
+
+def _steps(obj: Mapping[str, Any], modules: Mapping[str, Any], kinds: Mapping[str, str]) -> list[tuple[str, Any, Any, Any]]:
+    graph = obj["graph"]
+    if not isinstance(graph, list) or len(graph) > MAX_GRAPH_NODES:
+        raise _bad("has a malformed or oversized graph")
+    index: dict[str, int] = {}
+    steps: list[tuple[str, Any, Any, Any]] = []
+    outputs = 0
+    for i, n in enumerate(graph):
+        if not isinstance(n, Mapping) or n.get("op") not in _OPS or not isinstance(n.get("name"), str) \
+                or not isinstance(n.get("target"), str) or len(n["name"]) > 256 or n["name"] in index:
+            raise _bad(f"has a malformed graph node at position {i}")
+        op, target = n["op"], n["target"]
+        args, kwargs = _args(n.get("args", {"tuple": []}), index), _args(n.get("kwargs", {"dict": {}}), index)
+        if not isinstance(args, tuple) or not isinstance(kwargs, dict):
+            raise _bad(f"has malformed arguments at graph node {i}")
+        if op == "placeholder":
+            args, kwargs = (), {}
+        elif op == "output":
+            outputs += 1
+            if len(args) != 1:
+                raise _bad("has a malformed output node")
+        elif op == "call_module":
+            if target not in modules:
+                raise _bad(f"calls an undeclared layer {clean(target, max_len=60)!r}")
+        elif op == "get_attr":
+            if target not in kinds:
+                raise _bad(f"reads an undeclared tensor {clean(target, max_len=60)!r}")
+        elif op == "call_function":
+            if target not in _FUNCTIONS:
+                raise _bad(f"calls {clean(target, max_len=60)!r}, which is not allowed")
+            if target == "getattr" and (len(args) != 2 or args[1] not in _GETATTR_NAMES or kwargs):
+                raise _bad("reads a forbidden attribute")
+        elif target not in _METHODS:
+            raise _bad(f"calls method {clean(target, max_len=60)!r}, which is not allowed")
+        index[n["name"]] = i
+        steps.append((op, target, args, kwargs))
+        if op == "output":
+            break
+    if outputs != 1:
+        raise _bad("has no output node")
+    return steps
+
+
+def from_portable(obj: Mapping[str, Any]) -> nn.Module:
+    """Rebuild the module from ``to_portable``'s data (as read by ``torch.load(weights_only=True)``).
+
+    Every layer is first built on the ``meta`` device (no memory), its parameter count checked against
+    ``MAX_PARAMS`` and its tensors' shapes against the file's; only then are real tensors allocated, each no larger
+    than a tensor the file actually holds."""
+    try:
+        if obj.get("format") != PORTABLE_FORMAT or not isinstance(obj.get("version"), int) or obj["version"] > VERSION:
+            raise CheckpointError("not an eegdeploy portable model (or a newer version)", fix="upgrade eegdeploy")
+        state = obj["state_dict"]
+        tensors = obj.get("tensors") or {}
+        if not isinstance(state, Mapping) or not all(isinstance(v, torch.Tensor) for v in state.values()) \
+                or not isinstance(tensors, Mapping) or not all(isinstance(v, torch.Tensor) for v in tensors.values()):
+            raise _bad("holds a malformed state_dict")
+        with torch.device("meta"):
+            skeleton, modules = _build_layers(obj)
+            kinds = _add_attrs(skeleton, obj, state, tensors)
+        steps = _steps(obj, modules, kinds)
+        n_params = sum(t.numel() for t in skeleton.state_dict(keep_vars=True).values())
+        if n_params > MAX_PARAMS:
+            raise over("the parameter count", n_params, MAX_PARAMS, "slim.pt", _BAD)
+        want = skeleton.state_dict()
+        for key, t in want.items():
+            got = state.get(key)
+            if not isinstance(got, torch.Tensor) or tuple(got.shape) != tuple(t.shape):
+                raise _bad(f"declares tensor {key!r} with shape {list(t.shape)} but holds "
+                           f"{list(got.shape) if isinstance(got, torch.Tensor) else 'none'}")
+        extra = sorted(set(state) - set(want))
+        if extra:
+            raise _bad(f"holds an unexpected tensor {clean(extra[0], max_len=60)!r}")
+        root, _ = _build_layers(obj)  # real layers: sizes are now known to match the file's tensors
+        _add_attrs(root, obj, state, tensors)
+        root.load_state_dict(dict(state), strict=True)
+        for qual, kind in kinds.items():
+            if kind == "constant":
+                owner = root.get_submodule(qual.rpartition(".")[0])
+                name = qual.rpartition(".")[2]
+                if name in owner._buffers and name in owner._non_persistent_buffers_set:
+                    owner._buffers[name] = tensors[qual].detach().clone().to(owner._buffers[name].dtype)
+        n_inputs = sum(1 for s in steps if s[0] == "placeholder")
+        module = (PortableModule if n_inputs == 1 else PortableModuleN)(root, steps)
     except CheckpointError:
         raise
     except (KeyError, TypeError, ValueError, AttributeError, RuntimeError, IndexError) as err:
-        raise CheckpointError(f"slim.pt is malformed ({type(err).__name__}: {str(err)[:120]})",
+        raise CheckpointError(f"slim.pt is malformed ({type(err).__name__}: {clean(err, max_len=120)})",
                               fix="re-create it with eegdeploy compress") from None
-    return gm.eval()
+    return module.eval()
 
 
 def save_portable(module: nn.Module, example: torch.Tensor | None, path: str | Path, *,
