@@ -22,9 +22,10 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
-# Benchmarks print figures and write benchmarks/RESULTS.md; they are not tests.
+# Benchmarks print figures and write benchmarks/RESULTS.md and PEERS.md; they are not tests.
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.run --out benchmarks/RESULTS.md
+	$(BIN)/python -m benchmarks.peers --out benchmarks/PEERS.md
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -20,7 +20,8 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 
-PROFILES = ("ccnn-deap", "fbccnn-deap", "tsception-deap", "eegnet-deap", "eegnet-bci", "deepconvnet-bci")
+PROFILES = ("ccnn-deap", "fbccnn-deap", "tsception-deap", "eegnet-deap", "eegnet-bci", "deepconvnet-bci",
+            "shallowconvnet-bci")
 RATIOS = (0.3, 0.5, 0.7)
 
 
@@ -57,6 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--profiles", default=",".join(PROFILES))
     ap.add_argument("--ratios", default=",".join(map(str, RATIOS)))
     ap.add_argument("--iters", type=int, default=20)
+    ap.add_argument("--no-grid", action="store_true", help="only the rewrites-and-widths section")
     args = ap.parse_args(argv)
 
     from eegdeploy.bench import compare_latency, count, environment
@@ -71,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     thread_settings = sorted({1, cores})
     rows, why = [], []
     t_start = time.time()
-    for name in args.profiles.split(","):
+    for name in ([] if args.no_grid else args.profiles.split(",")):
         prof = load_profile(name)
         base = bundle_from_profile(prof, seed=0).module.eval()
         x = torch.zeros(1, *prof.input.shape)
@@ -100,6 +102,16 @@ def main(argv: list[str] | None = None) -> int:
                     share = conv_share(base, torch.randn(64, *prof.input.shape))
                     bound = 1.0 / ((1 - share) + share * macs_ratio)
                     why.append([name, f"{100 * share:.0f}%", f"{macs_ratio:.3f}", f"{bound:.2f}x"])
+    from benchmarks.rewrites import applied_rows, bench_profile
+    from benchmarks.rewrites import rows as rewrite_rows
+
+    rewrites = []
+    for name in args.profiles.split(","):
+        rb = bench_profile(name, rounds=args.iters)
+        rewrites.append(rb)
+        print(name, "rewrites:", {k: f"{rb.speedup(k):.2f}x" for k in rb.ms}, flush=True)
+    rw_header, rw_rows = rewrite_rows(rewrites)
+    ap_header, ap_rows = applied_rows(rewrites)
     env = environment(1)
     header = ["profile", "ratio", "MACs slim/base", "runtime", "threads", "batch", "baseline p50 ms", "slim p50 ms",
               "speedup", "efficiency"]
@@ -122,7 +134,24 @@ concatenation, memory traffic) does not shrink in proportion, so the speedup at 
 
 {markdown_table(["profile", "time in conv/linear", "MACs slim/base at 0.5", "speedup bound"], why)}
 
-Reproduce: `make bench` (or `python -m benchmarks.run --profiles ccnn-deap --ratios 0.5`).
+## Rewrites and hardware-friendly widths (what `compress` delivers)
+
+LFP at 0.5, onnxruntime, batch 64, 1 thread; every column of a row is timed interleaved in one run (medians of
+{args.iters} rounds) and shown as speedup over the unmodified baseline. "+ rewrites" is the rewrite stage
+(`eegdeploy.rewrite`: linear chains merged or taken electrodes-first, pooling before monotonic activations, ELU
+split, each kept only where measured faster and checked against the model before it). "round-to N" rounds every
+pruned layer's width to the nearest multiple of N (onnxruntime's blocked NCHWc convolutions need multiples of the
+CPU's block size: 16 with AVX-512, 8 with AVX2); its MACs differ from plain LFP's, as shown. **Bold** is `compress`'s
+default (round-to 16, rewrites on). Other work was running on the machine: compare within a row.
+
+{markdown_table(rw_header, rw_rows)}
+
+Rewrites applied (rewrites alone on the baseline, and on the default slim model):
+
+{markdown_table(ap_header, ap_rows)}
+
+Reproduce: `make bench` (or `python -m benchmarks.run --profiles ccnn-deap --ratios 0.5`; only this section:
+`python -m benchmarks.run --no-grid`).
 """
     write_text(args.out, text)
     print(f"wrote {args.out}")

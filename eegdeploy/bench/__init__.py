@@ -12,10 +12,10 @@ from eegdeploy.bench.env import cpu_name, environment
 from eegdeploy.bench.onnx_runner import RUNTIMES, BenchConfig, LatencyResult, benchmark_onnx
 
 __all__ = ["RUNTIMES", "BenchConfig", "CountResult", "LatencyResult", "benchmark_onnx", "benchmark_torch",
-           "compare_latency", "count", "cpu_name", "environment", "nonzero_params"]
+           "compare_latency", "compare_many", "count", "cpu_name", "environment", "nonzero_params"]
 
 _LAZY = {"count": "counting", "CountResult": "counting", "nonzero_params": "counting", "benchmark_torch": "torch_runner",
-         "compare_latency": "torch_runner"}
+         "compare_latency": "torch_runner", "compare_many": "torch_runner"}
 
 
 def __getattr__(name: str) -> Any:

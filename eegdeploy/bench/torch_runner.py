@@ -61,7 +61,20 @@ def compare_latency(*, baseline: tuple[nn.Module | None, str | Path | None],
     """Baseline and slim latency measured side by side: for every runtime and batch, the two models alternate
     run by run (A, B, A, B, ...) on the same threads, so machine drift hits both alike. GPU runtimes are skipped
     with a note when there is no GPU."""
-    out = (LatencyResult(), LatencyResult())
+    a, b = compare_many([baseline, slim], example=example, batches=batches, threads=threads, iters=iters,
+                        warmup=warmup, runtimes=runtimes, labels=("baseline", "slim"))
+    return a, b
+
+
+def compare_many(models: Sequence[tuple[nn.Module | None, str | Path | None]], *, example: torch.Tensor,
+                 batches: Sequence[int] = (1, 64), threads: int = 1, iters: int = 30, warmup: int = 5,
+                 runtimes: Sequence[str] = ("ort-cpu", "torch-cpu"), labels: Sequence[str] = ()
+                 ) -> list[LatencyResult]:
+    """Any number of models timed interleaved (A, B, C, A, B, C, ...) per runtime and batch. A model whose module
+    is None is left out of the torch runtimes, one whose path is None out of the onnxruntime ones; notes go to
+    the first model's result."""
+    out = [LatencyResult() for _ in models]
+    names = list(labels) or [f"model {i}" for i in range(len(models))]
     previous = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
@@ -77,29 +90,26 @@ def compare_latency(*, baseline: tuple[nn.Module | None, str | Path | None],
                     if "CUDAExecutionProvider" not in ort.get_available_providers():
                         out[0].notes.append("ort-cuda skipped: onnxruntime has no CUDAExecutionProvider here")
                         continue
-            sessions = []
-            if kind == "ort":
-                sessions = [ort_session(p, threads=threads, device=device) for _, p in (baseline, slim)]
+            idx = [i for i, (m, p) in enumerate(models) if (p if kind == "ort" else m) is not None]
+            sessions = {i: ort_session(models[i][1], threads=threads, device=device) for i in idx} if kind == "ort" else {}
             sync = torch.cuda.synchronize if device == "cuda" else None
             for b in batches:
-                if kind == "ort":
-                    fns = [ort_runner(s, b) for s in sessions]
-                else:
-                    fns = [torch_runner(m, example, b, device) for m, _ in (baseline, slim)]
-                for fn in fns:
+                fns = {i: (ort_runner(sessions[i], b) if kind == "ort" else torch_runner(models[i][0], example, b, device))
+                       for i in idx}
+                for fn in fns.values():
                     time_calls(fn, iters=0, warmup=warmup, sync=sync)
-                times: tuple[list[float], list[float]] = ([], [])
+                times: dict[int, list[float]] = {i: [] for i in idx}
                 for _ in range(iters):
-                    for i, fn in enumerate(fns):
+                    for i, fn in fns.items():
                         times[i].extend(time_calls(fn, iters=1, warmup=0, sync=sync))
-                for i, res in enumerate(out):
+                for i in idx:
                     s = summarize(times[i], b)
-                    res.add(runtime, b, s)
-                    if note := stability_note(f"{('baseline', 'slim')[i]} {runtime} batch {b}", s):
-                        res.notes.append(note)
+                    out[i].add(runtime, b, s)
+                    if note := stability_note(f"{names[i]} {runtime} batch {b}", s):
+                        out[i].notes.append(note)
             if device == "cuda" and kind == "torch":
-                for m, _ in (baseline, slim):
-                    m.to("cpu")
+                for i in idx:
+                    models[i][0].to("cpu")  # type: ignore[union-attr]
     finally:
         torch.set_num_threads(previous)
     return out
