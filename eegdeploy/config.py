@@ -24,6 +24,9 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 
+RECOVERIES = ("finetune", "scratch", "none")  # how a pruned model regains accuracy (compress --recover)
+
+
 @dataclass(frozen=True)
 class InputSpec:
     """What one sample looks like, without the batch axis.

@@ -77,8 +77,8 @@ def write_json(path: Path | str, obj: Any) -> Path:
 class Staging:
     """A temporary folder beside ``out``; ``commit()`` moves its files into ``out``.
 
-    Used by ``compress``: a run that fails or is interrupted never touches the
-    output folder, and previous artifacts there stay as they were.
+    Used by ``compress`` and ``export``: a run that fails or is interrupted never touches the output folder,
+    previous artifacts there stay as they were, and folders the run created are removed again.
 
     >>> with Staging(Path("reports/run")) as stage:   # doctest: +SKIP
     ...     write_json(stage.path / "report.json", {...})
@@ -89,15 +89,19 @@ class Staging:
         self.out = Path(out)
         self.path: Path = Path()
         self.committed: list[Path] = []
+        self.done = False
+        self.created: list[Path] = []  # folders this run made (deepest first), removed again unless committed
 
     def __enter__(self) -> "Staging":
         parent = self.out.resolve().parent
+        self.created = [d for d in (self.out.resolve(), *self.out.resolve().parents) if not d.exists()]
         ensure_writable_dir(parent)
         if self.out.exists() and not self.out.is_dir():
             raise OutputError(f"output path {str(self.out)!r} exists and is not a folder", fix="choose another --out")
         if self.out.exists() and not os.access(self.out, os.W_OK | os.X_OK):
             raise OutputError(f"output folder {str(self.out)!r} is not writable", fix="choose another --out or fix its permissions")
-        self.path = Path(tempfile.mkdtemp(prefix=TMP_PREFIX, dir=parent))
+        # inside the output folder when it exists (its parent may not be writable), else beside it
+        self.path = Path(tempfile.mkdtemp(prefix=TMP_PREFIX, dir=self.out if self.out.is_dir() else parent))
         return self
 
     def commit(self) -> list[Path]:
@@ -111,7 +115,14 @@ class Staging:
                 os.replace(src, dest)
                 moved.append(dest)
         self.committed = moved
+        self.done = True
         return moved
 
     def __exit__(self, *exc: object) -> None:
         shutil.rmtree(self.path, ignore_errors=True)
+        if not self.done:
+            for d in self.created:
+                try:
+                    d.rmdir()
+                except OSError:
+                    break

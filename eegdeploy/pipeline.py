@@ -1,42 +1,51 @@
-"""compress(): baseline → prune → slim → recover → export → bench → report.
+"""compress(): baseline → prune → slim → recover → export → bench → report, as a short sequence of stage calls.
 
-Each stage is a library call with its own config; this module only wires them
-and keeps the clock. Structured plans are slimmed before recovery (training
-the slim network is cheaper than training a masked dense one, and the
-slim-vs-pruned proof is made on the exact weights the plan chose); unstructured
-plans recover under their masks and are slimmed after.
+Each stage is a function with typed inputs and a typed result; ``compress`` only wires them and keeps the clock.
+Structured plans are slimmed before recovery (training the slim network is cheaper than training a masked dense
+one, and the slim-vs-pruned proof is made on the exact weights the plan chose); unstructured plans recover under
+their masks and are slimmed after (only channels left entirely dead go). Either way the proof is one call,
+``prune.check_slim``, with one tolerance, ``prune.SLIM_TOLERANCE``.
 """
 
 from __future__ import annotations
 
 import copy
-import platform
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping
 
 import numpy as np
 import torch
 import torch.nn as nn
 
 from eegdeploy._version import __version__
-from eegdeploy.config import TrainConfig
+from eegdeploy.config import RECOVERIES, TrainConfig
 from eegdeploy.data.types import Splits
-from eegdeploy.errors import ConfigError, ParityError, invalid_value, unknown_name
-from eegdeploy.io import Staging, write_bytes, write_json, write_text
+from eegdeploy.errors import invalid_value, unknown_name
+from eegdeploy.io import Staging, write_json, write_text
 from eegdeploy.models.bundle import Bundle
 from eegdeploy.recover import evaluate, fit
 from eegdeploy.report.schema import CompressResult, StageFigures
 
-RECOVERY = ("finetune", "scratch", "none")
-SLIM_TOLERANCE = 1e-5
+if TYPE_CHECKING:  # pragma: no cover
+    from eegdeploy.bench import CountResult, LatencyResult
+    from eegdeploy.export import ExportResult, PackageResult
+    from eegdeploy.prune import MethodConfig, PrunePlan
+    from eegdeploy.recover.kg import KGConfig
+
+__all__ = ["RECOVERIES", "CompressConfig", "PruneStage", "SlimStage", "ModelFigures", "compress", "parity_inputs",
+           "measure", "plan_stage", "slim_stage", "recover_stage", "export_stage", "bench_stage"]
 
 
 @dataclass(frozen=True)
 class CompressConfig:
-    """What ``eegdeploy compress`` does; CLI flags mirror these fields."""
+    """What ``eegdeploy compress`` does; CLI flags mirror these fields.
+
+    ``int8``: also quantize the slim model (static QDQ, calibrated on training samples); slim.int8.onnx is kept
+    only where it is faster than slim.onnx and loses at most ``int8_max_drop`` test accuracy (a fraction).
+    """
 
     method: str = "lfp"
     ratio: float = 0.5
@@ -53,20 +62,74 @@ class CompressConfig:
     runtimes: tuple[str, ...] = ("ort-cpu", "torch-cpu")
     tolerance: float = 1e-4
     plan_path: str | None = None
-    kg: Mapping[str, Any] | None = None  # knowledge-guided recovery: mode, region, weight, layer
+    kg: KGConfig | None = None  # knowledge-guided recovery
+    int8: bool = False
+    int8_max_drop: float = 0.01
+    prune: MethodConfig | None = None  # the typed method config; built from method/ratio/keep/method_options if None
 
     def __post_init__(self) -> None:
         if not (isinstance(self.ratio, (int, float)) and 0.0 < float(self.ratio) < 1.0):
             raise invalid_value("ratio", self.ratio, "a number in (0, 1)")
-        if self.recover not in RECOVERY:
-            raise unknown_name("recovery", self.recover, RECOVERY)
+        if self.recover not in RECOVERIES:
+            raise unknown_name("recovery", self.recover, RECOVERIES)
         if self.epochs is not None and self.epochs < 0:
             raise invalid_value("epochs", self.epochs, "an integer >= 0")
         if not self.batches or any(b < 1 for b in self.batches):
             raise invalid_value("batch", list(self.batches), "positive batch sizes such as 1,64")
+        if not 0 <= self.int8_max_drop <= 1:
+            raise invalid_value("int8-max-drop", self.int8_max_drop, "a fraction between 0 and 1, e.g. 0.01")
+        if self.prune is not None:  # the typed config is the truth; the flat fields mirror it
+            object.__setattr__(self, "method", self.prune.method)
+            object.__setattr__(self, "ratio", float(self.prune.ratio))
+            object.__setattr__(self, "keep", tuple(self.prune.keep))
+            object.__setattr__(self, "method_options", self.prune.options())
+        elif self.plan_path is None:
+            from eegdeploy.prune import make_config
+
+            object.__setattr__(self, "prune", make_config(self.method, self.ratio, keep=self.keep,
+                                                          **dict(self.method_options)))
+        if isinstance(self.kg, Mapping):  # a mapping from an older caller: made typed here, checked once
+            from eegdeploy.recover.kg import KGConfig
+
+            object.__setattr__(self, "kg", KGConfig(**dict(self.kg)))
 
 
 Progress = Callable[[str, str], None]  # (stage, message)
+
+
+# --- typed stage results ---------------------------------------------------------------------------------------
+
+@dataclass
+class ModelFigures:
+    """What ``measure`` finds for one model: counts and test accuracy (PyTorch)."""
+
+    count: CountResult
+    accuracy: float
+
+
+@dataclass
+class PruneStage:
+    """A plan and the weights it was made on (sfp and nsfp train them; lfp and uwmp leave them as given)."""
+
+    plan: PrunePlan
+    source: nn.Module
+
+
+@dataclass
+class SlimStage:
+    """The slim network, recovered; ``parity``: max |slim(x) - pruned(x)| before recovery (the proof)."""
+
+    model: nn.Module
+    parity: float
+    recovery: dict[str, Any] | None = None  # FitResult fields, with the history
+    kg: dict[str, Any] | None = None  # the knowledge-guided comparison
+    dead_channels_removed: int | None = None  # unstructured plans only
+
+
+@dataclass
+class ExportStage:
+    baseline: ExportResult
+    slim: PackageResult
 
 
 class _Clock:
@@ -82,22 +145,7 @@ class _Clock:
             self.timings[name] = self.timings.get(name, 0.0) + time.perf_counter() - t0
 
 
-def environment(threads: int) -> dict[str, Any]:
-    import onnxruntime as ort
-
-    from eegdeploy.bench.env import cpu_name
-
-    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
-    return {"cpu": cpu_name(), "threads": threads, "torch": torch.__version__,
-            "onnxruntime": ort.__version__, "gpu": gpu, "python": platform.python_version()}
-
-
-def max_abs_diff(a: nn.Module, b: nn.Module, inputs: torch.Tensor) -> float:
-    a.eval()
-    b.eval()
-    with torch.no_grad():
-        return float((a(inputs) - b(inputs)).abs().max())
-
+# --- stages ----------------------------------------------------------------------------------------------------
 
 def parity_inputs(bundle: Bundle, splits: Splits, n: int = 16, seed: int = 0) -> torch.Tensor:
     """Random inputs plus real test samples: both must agree."""
@@ -107,6 +155,24 @@ def parity_inputs(bundle: Bundle, splits: Splits, n: int = 16, seed: int = 0) ->
     return torch.cat([rand, real]) if len(real) else rand
 
 
+def measure(model: nn.Module, example: torch.Tensor, splits: Splits) -> ModelFigures:
+    from eegdeploy.bench import count
+
+    return ModelFigures(count=count(model, example), accuracy=evaluate(model, splits.test))
+
+
+def plan_stage(baseline: nn.Module, splits: Splits, config: CompressConfig, train: TrainConfig,
+               example: torch.Tensor) -> PruneStage:
+    """The plan: read from ``config.plan_path``, or made by the configured method on a copy of the baseline."""
+    from eegdeploy.prune import PrunePlan, prune
+
+    work = copy.deepcopy(baseline)
+    if config.prune is None:
+        return PruneStage(PrunePlan.load(str(config.plan_path)), work)
+    plan = prune(work, config.prune, example=example, splits=splits, train=train, seed=config.seed)
+    return PruneStage(plan, work)
+
+
 def _reinit(model: nn.Module, seed: int) -> None:
     torch.manual_seed(seed + 7919)
     for m in model.modules():
@@ -114,205 +180,196 @@ def _reinit(model: nn.Module, seed: int) -> None:
             m.reset_parameters()
 
 
+def recover_stage(model: nn.Module, splits: Splits, config: CompressConfig, train: TrainConfig, bundle: Bundle,
+                  say: Progress, callbacks: tuple[Any, ...] = ()) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """Recovery training in place: plain, or knowledge-guided beside a plain run for comparison."""
+    if config.kg is None:
+        res, kg = fit(model, splits, train, seed=config.seed, callbacks=list(callbacks)), None
+    else:
+        from eegdeploy.recover.kg import guided_fit
+
+        res, kg = guided_fit(model, splits, train, config.kg, bundle.input, seed=config.seed, callbacks=callbacks,
+                             say=say)
+    return res.__dict__ | {"history": res.history}, kg
+
+
+def slim_stage(pruned: PruneStage, splits: Splits, config: CompressConfig, train: TrainConfig, bundle: Bundle,
+               example: torch.Tensor, checks: torch.Tensor, say: Progress, clock: _Clock) -> SlimStage:
+    """The dense slim network, proven equal to the pruned one, and recovered."""
+    from eegdeploy.prune import apply_masks, check_slim, dead_channel_plan, slim
+
+    plan, epochs = pruned.plan, train.epochs if config.recover != "none" else 0
+    if plan.kind == "structured":
+        with clock.stage("slim"):
+            small = slim(pruned.source, plan, example, verify=False).eval()
+            out = SlimStage(small, check_slim(small, apply_masks(copy.deepcopy(pruned.source), plan), checks))
+        if epochs > 0:
+            with clock.stage("recover"):
+                if config.recover == "scratch":
+                    _reinit(small, config.seed)
+                say("recover", f"{config.recover}, {epochs} epochs on the slim network")
+                out.recovery, out.kg = recover_stage(small, splits, config, train, bundle, say)
+        return out
+    from eegdeploy.prune import KeepMasks
+
+    with clock.stage("recover"):
+        masked = apply_masks(copy.deepcopy(pruned.source), plan)
+        if config.recover == "scratch":
+            _reinit(masked, config.seed)
+            apply_masks(masked, plan)
+        recovery = kg = None
+        if epochs > 0:
+            say("recover", f"{config.recover}, {epochs} epochs under the weight masks")
+            recovery, kg = recover_stage(masked, splits, config, train, bundle, say, (KeepMasks(plan),))
+    with clock.stage("slim"):
+        masked.eval()
+        dead = dead_channel_plan(masked, example)
+        removed = sum(dead.sizes[g] - len(k) for g, k in dead.keep.items())
+        small = slim(masked, dead, example, verify=False).eval() if removed else copy.deepcopy(masked).eval()
+        return SlimStage(small, check_slim(small, masked, checks, what="masked"), recovery, kg, removed)
+
+
+def export_stage(baseline: nn.Module, small: nn.Module, folder: Path, bundle: Bundle, splits: Splits,
+                 config: CompressConfig, example: torch.Tensor, checks: torch.Tensor, meta: dict[str, str],
+                 portable_meta: dict[str, Any]) -> ExportStage:
+    """baseline.onnx (the user's model as given) and the slim package: slim.onnx, test vectors, slim.pt, and
+    slim.int8.onnx when asked for and worth keeping."""
+    from eegdeploy.export import ExportConfig, PackageConfig, PackageFiles, export_onnx, export_package
+    from eegdeploy.models.portable import save_portable
+
+    xcfg = ExportConfig(tolerance=config.tolerance, max_accuracy_drop=config.int8_max_drop)
+    check_np = checks.numpy()
+    base = export_onnx(baseline, folder / "baseline.onnx", xcfg, example=example,
+                       metadata=meta | {"eegdeploy.stage": "baseline"}, check_inputs=check_np)
+    vectors = np.ascontiguousarray(splits.test.X[:8], dtype=np.float32)
+    pcfg = PackageConfig(export=xcfg, int8=config.int8, int8_policy="if-better", int8_batch=max(config.batches),
+                         threads=config.threads)
+    pkg = export_package(small, folder, PackageFiles.compress(), pcfg, example=example,
+                         metadata=meta | {"eegdeploy.stage": "slim"}, check_inputs=check_np,
+                         vectors=vectors if len(vectors) else check_np[:8], calibration=splits.train.X[:128],
+                         test=splits.test if len(splits.test) else None)
+    save_portable(small, example, folder / "slim.pt", meta=portable_meta)
+    return ExportStage(base, pkg)
+
+
+def bench_stage(baseline: nn.Module, small: nn.Module, folder: Path, exported: ExportStage, config: CompressConfig,
+                example: torch.Tensor) -> dict[str, LatencyResult]:
+    """Latency of baseline, slim (and a kept int8 file, onnxruntime only), interleaved in one run."""
+    from eegdeploy.bench import compare_many
+
+    candidates: dict[str, tuple[nn.Module | None, Path | None]] = {
+        "baseline": (baseline, folder / "baseline.onnx"), "slim": (small, folder / exported.slim.files.onnx)}
+    if exported.slim.int8_kept:
+        candidates["int8"] = (None, folder / exported.slim.files.int8)
+    results = compare_many(list(candidates.values()), example=example, batches=config.batches,
+                           threads=config.threads, iters=config.iters, warmup=config.warmup,
+                           runtimes=config.runtimes, labels=tuple(candidates))
+    return dict(zip(candidates, results))
+
+
+# --- the pipeline ----------------------------------------------------------------------------------------------
+
 def compress(bundle: Bundle, splits: Splits, config: CompressConfig, out_dir: Path | str, *,
              train: TrainConfig, progress: Progress | None = None) -> CompressResult:
     """Run the whole pipeline; artifacts appear in ``out_dir`` only if every stage succeeded."""
-    from eegdeploy.bench import compare_latency, count, nonzero_params
-    from eegdeploy.export import ExportConfig, export_onnx, write_test_vectors
-    from eegdeploy.models.portable import save_portable
-    from eegdeploy.prune import apply_masks, make_config, prune, slim
-    from eegdeploy.prune.plan import PrunePlan
-
     say = progress or (lambda stage, msg: None)
-    if config.kg:
-        from eegdeploy.recover.kg import KGConfig, region_mask
+    if config.kg is not None:
+        from eegdeploy.recover.kg import region_mask
 
-        region_mask(bundle.input, KGConfig(**config.kg).region)  # a bad region fails before any work
+        region_mask(bundle.input, config.kg.region)  # a bad region fails before any work
     clock = _Clock()
     torch.manual_seed(config.seed)
-    recipe_train = replace(config.train or train, epochs=config.epochs if config.epochs is not None else (config.train or train).epochs)
-    epochs = recipe_train.epochs if config.recover != "none" else 0
+    base_train = config.train or train
+    recipe = replace(base_train, epochs=config.epochs if config.epochs is not None else base_train.epochs)
     baseline = copy.deepcopy(bundle.module).eval()
     example = torch.zeros((1, *bundle.input.shape))
-    extras: dict[str, Any] = {"notes": [], "training": {}}
+    checks = parity_inputs(bundle, splits, seed=config.seed)
 
-    with Staging(out_dir) as stage:
-        out = stage.path
+    with Staging(out_dir) as staging:
+        out = staging.path
         with clock.stage("baseline"):
             say("baseline", "evaluating and counting the baseline")
-            base_acc = evaluate(baseline, splits.test)
-            base_count = count(baseline, example)
-
+            base = measure(baseline, example, splits)
         with clock.stage("prune"):
-            if config.plan_path:
-                import json
-
-                plan = PrunePlan.from_dict(json.loads(Path(config.plan_path).read_text()))
-                say("prune", f"applying plan {config.plan_path}")
-            else:
-                method_cfg = make_config(config.method, config.ratio, keep=config.keep, **dict(config.method_options))
-                say("prune", f"{config.method} at ratio {config.ratio}")
-                work = copy.deepcopy(baseline)
-                plan = prune(work, method_cfg, example=example, splits=splits, train=recipe_train, seed=config.seed)
-                baseline_for_plan = work  # methods that train (sfp, nsfp) leave their trained weights here
-        source = baseline_for_plan if not config.plan_path else copy.deepcopy(baseline)
-        checks = parity_inputs(bundle, splits, seed=config.seed)
-
-        if plan.kind == "structured":
-            with clock.stage("slim"):
-                pruned = apply_masks(copy.deepcopy(source), plan).eval()
-                slim_model = slim(source, plan, example).eval()
-                slim_diff = max_abs_diff(slim_model, pruned, checks)
-                if slim_diff > SLIM_TOLERANCE:
-                    raise ParityError(f"the slim model differs from the pruned model by {slim_diff:.3g} "
-                                      f"(tolerance {SLIM_TOLERANCE})", fix="report this; exclude the layer with --keep")
-            if config.recover != "none" and epochs > 0:
-                with clock.stage("recover"):
-                    if config.recover == "scratch":
-                        _reinit(slim_model, config.seed)
-                    say("recover", f"{config.recover}, {epochs} epochs on the slim network")
-                    res = _recover(slim_model, splits, recipe_train, config, bundle, extras, say, ())
-                    extras["training"]["recovery"] = res.__dict__ | {"history": res.history}
-        else:
-            from eegdeploy.prune.callbacks import KeepMasks
-
-            with clock.stage("recover"):
-                masked = apply_masks(copy.deepcopy(source), plan)
-                if config.recover == "scratch":
-                    _reinit(masked, config.seed)
-                    apply_masks(masked, plan)
-                if config.recover != "none" and epochs > 0:
-                    say("recover", f"{config.recover}, {epochs} epochs under the weight masks")
-                    res = _recover(masked, splits, recipe_train, config, bundle, extras, say, (KeepMasks(plan),))
-                    extras["training"]["recovery"] = res.__dict__ | {"history": res.history}
-            with clock.stage("slim"):
-                from eegdeploy.prune import dead_channel_plan
-
-                masked.eval()
-                dead = dead_channel_plan(masked, example)
-                removed = sum(dead.sizes[g] - len(k) for g, k in dead.keep.items())
-                slim_model = slim(masked, dead, example).eval() if removed else copy.deepcopy(masked).eval()
-                extras["dead_channels_removed"] = removed
-                slim_diff = max_abs_diff(slim_model, masked, checks)
-                if slim_diff > SLIM_TOLERANCE:
-                    raise ParityError(f"the slim model differs from the masked model by {slim_diff:.3g}",
-                                      fix="report this; exclude the layer with --keep")
-
+            say("prune", f"applying plan {config.plan_path}" if config.plan_path
+                else f"{config.method} at ratio {config.ratio}")
+            pruned = plan_stage(baseline, splits, config, recipe, example)
+        slimmed = slim_stage(pruned, splits, config, recipe, bundle, example, checks, say, clock)
         with clock.stage("evaluate"):
-            slim_acc = evaluate(slim_model, splits.test)
-            slim_count = count(slim_model, example)
-
-        meta = _metadata(bundle, config, base_acc, slim_acc)
+            figures = measure(slimmed.model, example, splits)
+        meta = _metadata(bundle, config, base.accuracy, figures.accuracy)
         with clock.stage("export"):
-            say("export", "baseline.onnx and slim.onnx, checked in onnxruntime")
-            xcfg = ExportConfig(tolerance=config.tolerance)
-            check_np = checks.numpy()
-            base_x = export_onnx(baseline, out / "baseline.onnx", xcfg, example=example,
-                                 metadata=meta | {"eegdeploy.stage": "baseline"}, check_inputs=check_np)
-            slim_x = export_onnx(slim_model, out / "slim.onnx", xcfg, example=example,
-                                 metadata=meta | {"eegdeploy.stage": "slim"}, check_inputs=check_np)
-            vectors = np.ascontiguousarray(splits.test.X[:8], dtype=np.float32)
-            if len(vectors) == 0:
-                vectors = checks[:8].numpy()
-            write_test_vectors(out / "slim.onnx", vectors, out / "test-vectors.npz")
-            save_portable(slim_model, example, out / "slim.pt", meta=_portable_meta(bundle, config, meta))
-
+            say("export", "baseline.onnx and slim.onnx, checked in onnxruntime"
+                + (", and an int8 copy" if config.int8 else ""))
+            exported = export_stage(baseline, slimmed.model, out, bundle, splits, config, example, checks, meta,
+                                    _portable_meta(bundle, config, meta))
         with clock.stage("bench"):
             say("bench", f"latency, batches {list(config.batches)}, {config.threads} thread(s), interleaved")
-            base_lat, slim_lat = compare_latency(
-                baseline=(baseline, out / "baseline.onnx"), slim=(slim_model, out / "slim.onnx"),
-                example=example, batches=config.batches, threads=config.threads, iters=config.iters,
-                warmup=config.warmup, runtimes=config.runtimes)
-            extras["notes"] += base_lat.notes
-
-        result = CompressResult(
-            eegdeploy_version=__version__,
-            model={"name": bundle.name, "arch": bundle.arch, "input_shape": list(bundle.input.shape),
-                   "num_classes": bundle.num_classes, "class_names": list(bundle.class_names)},
-            recipe={"method": plan.method, "ratio": float(config.ratio), "recover": config.recover,
-                    "epochs": int(epochs), "seed": int(config.seed), "keep": list(config.keep),
-                    "options": dict(config.method_options), "train": recipe_train.__dict__},
-            data={"source": splits.source, **splits.sizes()},
-            baseline=StageFigures(base_count.params, base_count.macs, base_count.flops, base_acc, base_x.bytes,
-                                  base_lat.latency_ms),
-            slim=StageFigures(slim_count.params, slim_count.macs, slim_count.flops, slim_acc, slim_x.bytes,
-                              slim_lat.latency_ms,
-                              nonzero_params=nonzero_params(slim_model) if plan.kind == "unstructured" else None),
-            parity={"slim_vs_pruned_max_abs": slim_diff, "onnx_vs_torch_max_abs": slim_x.parity_max_abs,
-                    "baseline_onnx_vs_torch_max_abs": base_x.parity_max_abs},
-            timings_s={},
-            environment=environment(config.threads),
-            extras=extras,
-        )
-        extras["plan"] = plan.to_dict()
-        extras["export"] = {"baseline": _export_summary(base_x), "slim": _export_summary(slim_x)}
-        extras["counting"] = {"convention": base_count.convention, "baseline": _count_summary(base_count),
-                              "slim": _count_summary(slim_count)}
-        if plan.kind == "unstructured":
-            extras["notes"].append(
-                "unstructured pruning: weights are zeroed, not removed, so dense latency does not drop; "
-                "see non-zero params and the zipped ONNX size instead of a speedup")
-            extras["compressed_bytes"] = _zipped_sizes(out)
+            latency = bench_stage(baseline, slimmed.model, out, exported, config, example)
+        result = _result(bundle, splits, config, recipe, pruned.plan, base, figures, slimmed, exported, latency)
+        if pruned.plan.kind == "unstructured":
+            result.extras["compressed_bytes"] = _zipped_sizes(out)
         with clock.stage("report"):
-            _write_reports(result, out, bundle, slim_x, plan.to_dict())
+            _write_reports(result, out, bundle, exported.slim)
         result.timings_s = dict(clock.timings)
         write_json(out / "report.json", result.to_dict())  # again, now with the report stage's time
-        stage.commit()
+        staging.commit()
     return result
 
 
-def _recover(model: nn.Module, splits: Splits, train: TrainConfig, config: CompressConfig, bundle: Bundle,
-             extras: dict[str, Any], say: Progress, callbacks: tuple[Any, ...]) -> Any:
-    """Recovery training; with knowledge-guided losses, also a plain run from the same weights and seed so the
-    report can compare the two (the knowledge-guided model is the one kept)."""
-    if not config.kg:
-        return fit(model, splits, train, seed=config.seed, callbacks=list(callbacks))
-    from eegdeploy.recover.kg import KGConfig, KnowledgeGuided, evidence, evidence_share
+# --- the result and its files ----------------------------------------------------------------------------------
 
-    kg = KGConfig(**config.kg)
-    test = splits.test if len(splits.test) else splits.val
-    share = lambda m: evidence_share(m, test.X, test.y, bundle.input, kg.region, layer=kg.layer)  # noqa: E731
-    before = share(model)
-    before_map = evidence(model, test.X, test.y, bundle.input, layer=kg.layer)
-    say("recover", "plain recovery first, for comparison")
-    plain = copy.deepcopy(model)
-    plain_res = fit(plain, splits, train, seed=config.seed, callbacks=list(callbacks))
-    say("recover", f"knowledge-guided recovery ({kg.mode}, region {kg.region}, weight {kg.weight:g})")
-    cb = KnowledgeGuided(kg, bundle.input, model)
-    try:
-        res = fit(model, splits, train, seed=config.seed, callbacks=[*callbacks, cb])
-    finally:
-        cb.close()
-    extras["kg"] = {
-        "mode": kg.mode, "region": kg.region if isinstance(kg.region, str) else list(kg.region), "weight": kg.weight,
-        "layer": cb.evidence.name, "share_before": before,
-        "plain": {"share": share(plain), "accuracy": evaluate(plain, splits.test),
-                  "best_val_accuracy": plain_res.best_val_accuracy, "seconds": plain_res.seconds},
-        "kg": {"share": share(model), "accuracy": evaluate(model, splits.test),
-               "best_val_accuracy": res.best_val_accuracy, "seconds": res.seconds},
-        "cost_per_batch_s": cb.cost_per_batch_s,
-        "maps": {"before recovery": before_map.tolist(),
-                 "plain recovery": evidence(plain, test.X, test.y, bundle.input, layer=kg.layer).tolist(),
-                 "knowledge-guided": evidence(model, test.X, test.y, bundle.input, layer=kg.layer).tolist()},
-    }
-    return res
+def _result(bundle: Bundle, splits: Splits, config: CompressConfig, recipe: TrainConfig, plan: PrunePlan,
+            base: ModelFigures, figures: ModelFigures, slimmed: SlimStage, exported: ExportStage,
+            latency: dict[str, LatencyResult]) -> CompressResult:
+    from eegdeploy.bench import environment, nonzero_params
 
-
-def vectors_count(out: Path) -> int | None:
-    try:
-        with np.load(out / "test-vectors.npz") as f:
-            return int(f["inputs"].shape[0])
-    except (OSError, KeyError, ValueError):
-        return None
-
-
-def _export_summary(x: Any) -> dict[str, Any]:
-    if hasattr(x, "to_dict"):
-        d = x.to_dict()
-        d["path"] = str(d.get("path", ""))
-        return d
-    return {"exporter": x.exporter, "opset": x.opset, "simplified": x.simplified, "bytes": x.bytes,
-            "parity_max_abs": x.parity_max_abs, "warnings": list(x.warnings), "seconds": x.seconds}
+    pkg = exported.slim
+    epochs = recipe.epochs if config.recover != "none" else 0
+    notes = [n for lat in latency.values() for n in lat.notes]
+    extras: dict[str, Any] = {"notes": notes, "training": {}}
+    if slimmed.recovery is not None:
+        extras["training"]["recovery"] = slimmed.recovery
+    if slimmed.kg is not None:
+        extras["kg"] = slimmed.kg
+    if slimmed.dead_channels_removed is not None:
+        extras["dead_channels_removed"] = slimmed.dead_channels_removed
+    int8 = None
+    if pkg.int8 is not None:
+        extras["int8"] = pkg.int8_summary()
+        if pkg.int8_kept:
+            int8 = StageFigures(figures.count.params, figures.count.macs, figures.count.flops, pkg.int8.int8_accuracy,
+                                pkg.int8.int8_bytes, latency["int8"].latency_ms)
+        else:
+            notes.append(f"int8 copy dropped: {pkg.int8_reason}")
+    if plan.kind == "unstructured":
+        notes.append("unstructured pruning: weights are zeroed, not removed, so dense latency does not drop; "
+                     "see non-zero params and the zipped ONNX size instead of a speedup")
+    extras["plan"] = plan.to_dict()
+    extras["export"] = {"baseline": exported.baseline.to_dict() | {"file": "baseline.onnx"},
+                        "slim": pkg.export.to_dict() | {"file": pkg.files.onnx}}
+    extras["counting"] = {"convention": base.count.convention, "baseline": _count_summary(base.count),
+                          "slim": _count_summary(figures.count)}
+    return CompressResult(
+        eegdeploy_version=__version__,
+        model={"name": bundle.name, "arch": bundle.arch, "input_shape": list(bundle.input.shape),
+               "num_classes": bundle.num_classes, "class_names": list(bundle.class_names)},
+        recipe={"method": plan.method, "ratio": float(config.ratio), "recover": config.recover,
+                "epochs": int(epochs), "seed": int(config.seed), "keep": list(config.keep),
+                "options": config.prune.options() if config.prune else {}, "train": recipe.__dict__},
+        data={"source": splits.source, **splits.sizes()},
+        baseline=StageFigures(base.count.params, base.count.macs, base.count.flops, base.accuracy,
+                              exported.baseline.bytes, latency["baseline"].latency_ms),
+        slim=StageFigures(figures.count.params, figures.count.macs, figures.count.flops, figures.accuracy,
+                          pkg.export.bytes, latency["slim"].latency_ms,
+                          nonzero_params=nonzero_params(slimmed.model) if plan.kind == "unstructured" else None),
+        parity={"slim_vs_pruned_max_abs": slimmed.parity, "onnx_vs_torch_max_abs": pkg.export.parity_max_abs,
+                "baseline_onnx_vs_torch_max_abs": exported.baseline.parity_max_abs},
+        timings_s={},
+        environment=environment(config.threads),
+        extras=extras,
+        int8=int8,
+    )
 
 
 def _count_summary(c: Any) -> dict[str, Any]:
@@ -345,32 +402,24 @@ def _portable_meta(bundle: Bundle, config: CompressConfig, meta: dict[str, str])
             "onnx_metadata": meta}
 
 
-def _write_reports(result: CompressResult, out: Path, bundle: Bundle, slim_x: Any, plan: dict[str, Any]) -> None:
-    from eegdeploy.export import ModelCardInfo, render_model_card
+def _write_reports(result: CompressResult, out: Path, bundle: Bundle, pkg: PackageResult) -> None:
+    from eegdeploy.export import card_from_bundle, write_package_card
     from eegdeploy.report.plots import plot_channels, plot_comparison
     from eegdeploy.report.render import to_markdown
 
     plots = [plot_comparison(result, out / "comparison.png").name]
     kg = result.extras.get("kg")
     if kg:
-        import numpy as np
-
         from eegdeploy.recover.kg import plot_evidence
 
         maps = {k: np.asarray(v) for k, v in kg.pop("maps").items()}
         plots.append(plot_evidence(maps, bundle.input, out / "evidence.png", kg["region"]).name)
+    plan = result.extras["plan"]
     if plan.get("keep"):
         plots.append(plot_channels(plan, out / "channels.png").name)
     write_text(out / "report.md", to_markdown(result, plots=plots))
     write_json(out / "report.json", result.to_dict())
-    card = ModelCardInfo(
-        name=bundle.name, arch=bundle.arch, input_shape=tuple(bundle.input.shape), layout=tuple(bundle.input.layout),
-        electrodes=tuple(bundle.input.electrodes), sampling_rate=bundle.input.sampling_rate,
-        preprocessing=bundle.input.preprocessing, class_names=tuple(bundle.class_names),
-        accuracy_baseline=result.baseline.accuracy, accuracy_slim=result.slim.accuracy,
-        params=result.slim.params, macs=result.slim.macs, size_bytes=result.slim.onnx_bytes,
-        latency=result.slim.latency_ms, recipe=result.recipe, onnx_file="slim.onnx",
-        input_name=slim_x.input_name, output_name=slim_x.output_name, opset=slim_x.opset,
-        exporter=slim_x.exporter, parity_max_abs=slim_x.parity_max_abs, num_test_vectors=vectors_count(out),
-        extra=list(getattr(slim_x, "notes", [])))
-    write_text(out / "model-card.md", render_model_card(card))
+    card = card_from_bundle(bundle, arch=bundle.arch, accuracy_baseline=result.baseline.accuracy,
+                            accuracy_slim=result.slim.accuracy, params=result.slim.params, macs=result.slim.macs,
+                            recipe=result.recipe, title="slim")
+    write_package_card(pkg, out, card, latency=result.slim.latency_ms)

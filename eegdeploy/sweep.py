@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from eegdeploy.config import RECOVERIES
 from eegdeploy.errors import ConfigError, EegDeployError, UnsupportedLayerError, invalid_value, unknown_name
 from eegdeploy.io import write_json, write_text
 
@@ -24,7 +25,6 @@ __all__ = ["BACKENDS", "Cell", "PROTOCOLS", "RECOVERIES", "State", "SweepConfig"
            "plot_sweep", "run_cell", "run_cells", "summarize", "sweep", "to_markdown"]
 
 BACKENDS = ("local", "ray")
-RECOVERIES = ("finetune", "scratch", "none")
 PROTOCOLS = ("holdout", "kfold", "subject", "trial")
 
 
@@ -83,11 +83,9 @@ def make_cells(cfg: SweepConfig) -> list[Cell]:
 
 
 def cell_profile(spec: dict[str, Any], bundle: Any):
-    from types import SimpleNamespace
+    from eegdeploy.models import resolve_profile
 
-    from eegdeploy.cli._common import profile_for
-
-    return profile_for(bundle, SimpleNamespace(profile=spec.get("profile")))
+    return resolve_profile(bundle, spec.get("profile"))
 
 
 def cell_splits(spec: dict[str, Any], fold: int, profile: Any):
@@ -341,9 +339,9 @@ def plot_sweep(table: dict[str, Any], out: Path) -> None:
     recovery, each point labelled with its ratio. Series whose points share one x (uwmp on MACs: dense by design)
     are drawn as points, not a line."""
     from eegdeploy.io import atomic_path
-    from eegdeploy.report.plots import _plt
+    from eegdeploy.report.plots import pyplot
 
-    plt = _plt()
+    plt = pyplot()
     methods = list(dict.fromkeys(r["method"] for r in table["rows"]))
     colours = {m: f"C{i % 10}" for i, m in enumerate(methods)}
     for key, xlabel, fname in (("macs_reduction", "MACs kept (fraction of baseline)", "sweep-accuracy-macs.png"),

@@ -2,7 +2,7 @@
 
 Convention (stated in every report): MACs are multiply-accumulates of conv and linear layers; FLOPs =
 2 × MACs + elementwise work (BatchNorm 2 per element, activations 1, pooling one per window element, bias adds 1
-per output). Counters disagree in known ways (FINDINGS.md: thop misses subclassed convs, fvcore skips padding,
+per output). Counters disagree in known ways (thop misses subclassed convs, fvcore skips padding,
 activations and pooling and counts 1 FLOP per MAC), so each counter's MACs are recorded side by side, with the
 operators it skipped, and disagreements over 10% are flagged rather than one number presented as truth.
 """

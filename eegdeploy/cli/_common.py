@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from eegdeploy.errors import ConfigError, invalid_value
+from eegdeploy.errors import invalid_value
 
 
 def parse_shape(text: str) -> tuple[int, ...]:
@@ -78,15 +78,9 @@ def load_bundle(args: argparse.Namespace):  # -> Bundle
 
 def profile_for(bundle, args: argparse.Namespace):  # -> Profile
     """The profile behind a bundle: --profile, the checkpoint's own, or one made from the bundle."""
-    from eegdeploy.config import Profile, load_profile
+    from eegdeploy.models import resolve_profile
 
-    name = getattr(args, "profile", None) or bundle.profile
-    if name:
-        prof = load_profile(name)
-        if tuple(prof.input.shape) == tuple(bundle.input.shape):
-            return prof
-    return Profile(name=bundle.name, description="", arch=bundle.arch, arch_kwargs=bundle.arch_kwargs,
-                   input=bundle.input, class_names=tuple(bundle.class_names))
+    return resolve_profile(bundle, getattr(args, "profile", None))
 
 
 def load_splits(args: argparse.Namespace, profile):  # -> Splits
@@ -108,8 +102,3 @@ def epoch_progress(console, description: str):
                         info=f"loss {row['loss']:.3f}  val acc {100 * row['val_accuracy']:.1f}%")
 
     return progress, update
-
-
-def require(value: Any, message: str, fix: str) -> None:
-    if not value:
-        raise ConfigError(message, fix=fix)

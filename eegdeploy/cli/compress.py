@@ -27,14 +27,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--lr", type=float, help="recovery learning rate (default: the profile's)")
     p.add_argument("--batch-size", type=int, help="recovery batch size (default: the profile's)")
     p.add_argument("--patience", type=int, help="stop recovery after N epochs without validation improvement")
-    p.add_argument("--scope", default="layer", help="lfp ranking: layer (same fraction per layer) or global")
+    p.add_argument("--scope", default=None, help="lfp ranking: layer (same fraction per layer; default) or global")
     p.add_argument("--sfp-schedule", default=None, help="sfp: constant ratio every epoch, or linear ramp up to --ratio")
     p.add_argument("--sfp-epochs", type=int, default=None,
                    help="sfp: epochs of soft-pruning training (default: the recovery epochs)")
     p.add_argument("--sparsity", type=float, default=None,
                    help="nsfp: L1 penalty on BatchNorm scales during sparsity training (default 1e-4)")
     p.add_argument("--include-linear", action="store_true", default=None,
-                   help="uwmp: also prune linear weights (default: conv weights only)")
+                   help="every method: also prune hidden linear layers on flattened features, like CCNN's lin1 "
+                        "(default: conv filters, and conv weights for uwmp, as the papers define the methods)")
     p.add_argument("--kg", default=None, metavar="region|sample|both",
                    help="knowledge-guided recovery loss (region-wise, sample-wise or both)")
     p.add_argument("--kg-region", default="prefrontal", help="kg region: a named set (prefrontal, frontal, "
@@ -49,40 +50,31 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--cuda", action="store_true", help="also time torch-cuda and ort-cuda (skipped with a note "
                    "in the report when no GPU or no CUDA provider is present)")
     p.add_argument("--iters", type=int, default=30, help="timed iterations per measurement (default 30)")
+    p.add_argument("--int8", action="store_true", help="also quantize the slim model to int8 (static QDQ, calibrated "
+                   "on training samples); slim.int8.onnx is kept only where it is faster than slim.onnx and loses at "
+                   "most --int8-max-drop accuracy, otherwise the report says why it was dropped")
+    p.add_argument("--int8-max-drop", type=float, default=0.01, metavar="F",
+                   help="int8 accuracy tolerance against the fp32 slim model (a fraction; default 0.01 = 1 point)")
     p.add_argument("--out", metavar="DIR", help="output folder (default reports/<model>-<method>-<ratio>)")
     p.set_defaults(run=run)
 
 
-# Which CLI flag feeds which option of which method's config (flags mirror config fields).
-METHOD_FLAGS: dict[str, dict[str, str]] = {
-    "lfp": {"scope": "scope"},
-    "sfp": {"sfp_schedule": "schedule", "sfp_epochs": "epochs"},
-    "nsfp": {"sparsity": "sparsity"},
-    "uwmp": {"include_linear": "include_linear"},
-}
-
-
 def method_options(args: argparse.Namespace) -> dict:
     """Options for the chosen method's config; a flag meant for another method is an error, not ignored."""
-    from eegdeploy.errors import ConfigError
+    from eegdeploy.prune.methods import OPTION_FLAGS, options_from_flags
 
-    opts = {}
-    for method, flags in METHOD_FLAGS.items():
-        for flag, field in flags.items():
-            value = getattr(args, flag, None)
-            if value is None or (flag == "scope" and value == "layer" and method != args.method):
-                continue
-            if method != args.method:
-                raise ConfigError(f"--{flag.replace('_', '-')} applies to --method {method}, not {args.method}",
-                                  fix=f"drop --{flag.replace('_', '-')} or use --method {method}")
-            opts[field] = value
-    return opts
+    if args.method not in METHOD_CHOICES:
+        return {}
+    values = {flag: getattr(args, flag, None) for flag in OPTION_FLAGS}
+    return options_from_flags(values, (args.method,)).get(args.method, {})
 
 
-def kg_options(args: argparse.Namespace) -> dict | None:
+def kg_options(args: argparse.Namespace):  # -> KGConfig | None
     if not getattr(args, "kg", None):
         return None
-    return {"mode": args.kg, "region": args.kg_region, "weight": args.kg_weight, "layer": args.kg_layer}
+    from eegdeploy.recover.kg import KGConfig
+
+    return KGConfig(mode=args.kg, region=args.kg_region, weight=args.kg_weight, layer=args.kg_layer)
 
 
 def run(args: argparse.Namespace, console) -> int:
@@ -98,7 +90,8 @@ def run(args: argparse.Namespace, console) -> int:
                             seed=args.seed, keep=tuple(args.keep), method_options=method_options(args),
                             batches=parse_ints(args.batch, "batch"), threads=args.threads, iters=args.iters,
                             runtimes=("ort-cpu", "torch-cpu") + (("ort-cuda", "torch-cuda") if args.cuda else ()),
-                            plan_path=args.plan, kg=kg_options(args))
+                            plan_path=args.plan, kg=kg_options(args), int8=args.int8,
+                            int8_max_drop=args.int8_max_drop)
     bundle = load_bundle(args)
     profile = profile_for(bundle, args)
     train = profile.train
@@ -115,5 +108,7 @@ def run(args: argparse.Namespace, console) -> int:
     console.print(to_table(result))
     for note in result.extras.get("notes", []):
         console.print(f"[yellow]note:[/] {note}")
-    console.print(f"wrote {out}/: report.json report.md model-card.md baseline.onnx slim.onnx slim.pt test-vectors.npz")
+    int8 = " slim.int8.onnx" if result.int8 is not None else ""
+    console.print(f"wrote {out}/: report.json report.md model-card.md baseline.onnx slim.onnx{int8} slim.pt "
+                  "test-vectors.npz")
     return 0

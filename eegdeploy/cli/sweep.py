@@ -33,32 +33,17 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--sfp-schedule", help="sfp: constant (default) or linear ramp up to the ratio")
     g.add_argument("--sfp-epochs", type=int, help="sfp: soft-pruning epochs (default: the recovery recipe's)")
     g.add_argument("--sparsity", type=float, help="nsfp: L1 penalty on BatchNorm scales (default 1e-4)")
-    g.add_argument("--include-linear", action="store_true", default=None, help="uwmp: also prune hidden linear layers")
+    g.add_argument("--include-linear", action="store_true", default=None,
+                   help="every method: also prune hidden linear layers on flattened features (default: conv filters "
+                        "and conv weights only, as the papers define the methods)")
     p.set_defaults(run=run)
-
-
-# flag -> (method, config field)
-SWEEP_METHOD_FLAGS = {"scope": ("lfp", "scope"), "sfp_schedule": ("sfp", "schedule"), "sfp_epochs": ("sfp", "epochs"),
-                      "sparsity": ("nsfp", "sparsity"), "include_linear": ("uwmp", "include_linear")}
 
 
 def sweep_method_options(args: argparse.Namespace, methods: tuple[str, ...]) -> dict[str, dict]:
     """Per-method config options from the flags, validated now (not in the first cell that needs them)."""
-    from eegdeploy.errors import ConfigError
-    from eegdeploy.prune import make_config
+    from eegdeploy.prune.methods import OPTION_FLAGS, options_from_flags
 
-    opts: dict[str, dict] = {}
-    for flag, (method, field) in SWEEP_METHOD_FLAGS.items():
-        value = getattr(args, flag, None)
-        if value is None:
-            continue
-        if method not in methods:
-            raise ConfigError(f"--{flag.replace('_', '-')} applies to {method}, which is not in --methods "
-                              f"{','.join(methods)}", fix=f"drop --{flag.replace('_', '-')} or add {method}")
-        opts.setdefault(method, {})[field] = value
-    for method, o in opts.items():
-        make_config(method, 0.5, **o)  # a bad value fails before any cell runs
-    return opts
+    return options_from_flags({flag: getattr(args, flag, None) for flag in OPTION_FLAGS}, methods)
 
 
 def run(args: argparse.Namespace, console) -> int:

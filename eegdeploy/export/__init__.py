@@ -22,7 +22,9 @@ _API: dict[str, str] = {
     "compare_accuracy": "quant", "onnx_accuracy": "quant",
     "ModelCardInfo": "card", "render_model_card": "card", "stack_versions": "card",
     "OnnxInfo": "inspect", "TensorInfo": "inspect", "inspect_onnx": "inspect", "onnx_info_table": "inspect",
-    "model_metadata": "metadata",
+    "model_metadata": "metadata", "onnx_logits": "quant",
+    "PackageConfig": "package", "PackageFiles": "package", "PackageResult": "package", "export_package": "package",
+    "card_from_bundle": "package", "export_bundle": "package", "write_record": "package", "to_ort_format": "package", "write_package_card": "package",
 }
 
 __all__ = sorted(_API)

@@ -59,6 +59,7 @@ class ModelCardInfo:
     dynamic_batch: bool = True
     batch: int | None = None  # the fixed batch when not dynamic
     title: str = "slim"  # what this file is: "slim", "baseline", "export"
+    int8: Mapping[str, Any] | None = None  # the int8 copy measured beside this file (see export.package)
     versions: Mapping[str, str] = field(default_factory=stack_versions)
 
 
@@ -80,6 +81,19 @@ def _latency(info: ModelCardInfo) -> str:
     return ("Milliseconds per batch, measured on the machine that ran eegdeploy; measure on your device with\n"
             f"`eegdeploy bench {info.onnx_file}` (needs only onnxruntime, numpy and rich).\n\n"
             "| runtime | batch | p50 ms | p90 ms | p99 ms |\n|---|---|---|---|---|\n" + "\n".join(rows))
+
+
+def _int8(info: ModelCardInfo) -> str:
+    q = info.int8
+    if not q:
+        return ""
+    acc = lambda v: "not measured" if v is None else f"{100 * v:.1f}%"  # noqa: E731
+    status = (f"shipped as `{q['file']}`" if q.get("file") else f"not shipped: {q.get('reason') or 'dropped'}")
+    return (f"\n### int8 (static QDQ, calibrated on training samples): {status}\n"
+            f"| | fp32 | int8 |\n|---|---|---|\n"
+            f"| test accuracy | {acc(q.get('fp32_accuracy'))} | {acc(q.get('accuracy'))} |\n"
+            f"| file size | {q['fp32_bytes'] / 1024:.1f} KiB | {q['bytes'] / 1024:.1f} KiB |\n"
+            f"| ort-cpu p50, batch {q['batch']} | {q['fp32_p50_ms']:.3f} ms | {q['p50_ms']:.3f} ms |\n")
 
 
 def render_model_card(info: ModelCardInfo) -> str:
@@ -135,7 +149,7 @@ Every figure below was measured by the run that produced the file.
 | parameters | {_n(info.params)} |
 | MACs per sample | {_n(info.macs)} |
 | file size | {size} |
-
+{_int8(info)}
 {_latency(info)}
 
 ## Run it (Python, onnxruntime)

@@ -1,7 +1,7 @@
 """Export to simplified ONNX that is proven to compute what the PyTorch model computes.
 
 Each exporter attempt runs in a forked child process: torch 2.13's dynamo exporter segfaults on some torcheeg
-models (FINDINGS.md), and a crash there must not take the CLI down. The TorchScript exporter (``dynamo=False``,
+models (the max-norm ones such as EEGNet), and a crash there must not take the CLI down. The TorchScript exporter (``dynamo=False``,
 opset 17) goes first and the dynamo exporter is the fallback (or the other way round on request); the report
 names the one that produced the file. onnxsim runs in the child too; the simplified graph is only kept if
 onnxruntime loads it and its parity holds, otherwise the unsimplified graph is used with a warning. The final

@@ -16,7 +16,8 @@ import numpy as np
 from eegdeploy.errors import InputError, invalid_value
 from eegdeploy.io import TMP_PREFIX, atomic_path
 
-__all__ = ["AccuracyComparison", "QuantResult", "compare_accuracy", "onnx_accuracy", "quantize_int8", "to_fp16"]
+__all__ = ["AccuracyComparison", "QuantResult", "compare_accuracy", "onnx_accuracy", "onnx_logits", "quantize_int8",
+           "to_fp16"]
 
 
 @dataclass
@@ -42,7 +43,8 @@ class AccuracyComparison:
                 "agreement": self.agreement}
 
 
-def _logits(path: str | Path, X: np.ndarray, batch: int = 256) -> np.ndarray:
+def onnx_logits(path: str | Path, X: np.ndarray, batch: int = 256) -> np.ndarray:
+    """The ONNX (or ORT-format) file's outputs on ``X`` in onnxruntime (CPU), in chunks of ``batch``."""
     from eegdeploy.export.parity import ort_session
 
     sess = ort_session(path)
@@ -53,7 +55,7 @@ def _logits(path: str | Path, X: np.ndarray, batch: int = 256) -> np.ndarray:
 
 def onnx_accuracy(path: str | Path, X: np.ndarray, y: np.ndarray, batch: int = 256) -> float:
     """Top-1 accuracy of the ONNX file on ``X, y`` in onnxruntime (CPU)."""
-    return float((_logits(path, X, batch).argmax(axis=1) == np.asarray(y)).mean())
+    return float((onnx_logits(path, X, batch).argmax(axis=1) == np.asarray(y)).mean())
 
 
 def compare_accuracy(reference: str | Path, candidate: str | Path, X: np.ndarray, y: np.ndarray | None = None
@@ -61,7 +63,7 @@ def compare_accuracy(reference: str | Path, candidate: str | Path, X: np.ndarray
     """Run both ONNX files on ``X`` and compare logits, predictions and (with labels ``y``) accuracy."""
     if len(X) == 0:
         raise InputError("no samples to compare the models on", fix="give a data set with a non-empty test split")
-    ref, cand = _logits(reference, X), _logits(candidate, X)
+    ref, cand = onnx_logits(reference, X), onnx_logits(candidate, X)
     pr, pc = ref.argmax(axis=1), cand.argmax(axis=1)
     ra = ca = None
     if y is not None:
@@ -108,12 +110,12 @@ class QuantResult:
                 "warnings": list(self.warnings)}
 
 
-def _p50_interleaved(paths: tuple[Path, Path], shape: tuple[int, ...], rounds: int = 5, iters: int = 6
-                     ) -> tuple[float, float]:
-    """Median latency of two files, timed in alternating rounds so drift hits both alike (1 thread)."""
+def _p50_interleaved(paths: tuple[Path, Path], shape: tuple[int, ...], rounds: int = 5, iters: int = 6,
+                     threads: int = 1) -> tuple[float, float]:
+    """Median latency of two files, timed in alternating rounds so drift hits both alike."""
     from eegdeploy.bench.onnx_runner import ort_runner, ort_session, time_calls
 
-    runners = [ort_runner(ort_session(p, threads=1), shape[0]) for p in paths]
+    runners = [ort_runner(ort_session(p, threads=threads), shape[0]) for p in paths]
     times: list[list[float]] = [[], []]
     for r in runners:
         time_calls(r, iters=0, warmup=3)
@@ -124,7 +126,7 @@ def _p50_interleaved(paths: tuple[Path, Path], shape: tuple[int, ...], rounds: i
 
 
 def quantize_int8(fp32: str | Path, out: str | Path, *, calibration: np.ndarray, test: Any = None,
-                  max_accuracy_drop: float = 0.02, latency_batch: int = 16) -> QuantResult:
+                  max_accuracy_drop: float = 0.02, latency_batch: int = 16, threads: int = 1) -> QuantResult:
     """Static int8 quantization (QDQ, per-channel int8 weights, int8 activations) calibrated on ``calibration``.
 
     ``test`` (anything with ``X`` and ``y``, e.g. a ``Split``) gives fp32 and int8 accuracy measured in
@@ -164,7 +166,7 @@ def quantize_int8(fp32: str | Path, out: str | Path, *, calibration: np.ndarray,
         with atomic_path(out) as tmp:
             quantize_static(str(pre), str(tmp), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
                             activation_type=QuantType.QInt8, weight_type=QuantType.QInt8)
-    fp32_ms, int8_ms = _p50_interleaved((fp32, out), (latency_batch, *calib.shape[1:]))
+    fp32_ms, int8_ms = _p50_interleaved((fp32, out), (latency_batch, *calib.shape[1:]), threads=threads)
     res = QuantResult(out, fp32.stat().st_size, out.stat().st_size, None, None, fp32_ms, int8_ms, warnings,
                       latency_batch=latency_batch)
     if res.int8_p50_ms > res.fp32_p50_ms:

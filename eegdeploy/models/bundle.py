@@ -7,7 +7,7 @@ from typing import Any
 
 import torch.nn as nn
 
-from eegdeploy.config import InputSpec
+from eegdeploy.config import InputSpec, Profile, load_profile
 
 
 @dataclass
@@ -27,3 +27,18 @@ class Bundle:
     @property
     def num_classes(self) -> int:
         return len(self.class_names)
+
+
+def resolve_profile(bundle: Bundle, profile: str | None = None) -> Profile:
+    """The profile behind a bundle: ``profile`` (a name or .toml path), else the checkpoint's own, else one made
+    from the bundle itself (its input spec and classes, the default training recipe).
+
+    A named profile whose input shape differs from the bundle's does not describe this model and is not used.
+    """
+    name = profile or bundle.profile
+    if name:
+        prof = load_profile(name)
+        if tuple(prof.input.shape) == tuple(bundle.input.shape):
+            return prof
+    return Profile(name=bundle.name, description="", arch=bundle.arch, arch_kwargs=bundle.arch_kwargs,
+                   input=bundle.input, class_names=tuple(bundle.class_names))

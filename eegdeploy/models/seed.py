@@ -51,13 +51,17 @@ class EEGNetBCI(nn.Module):
 
 class DeepConvNetBCI(nn.Module):
     """conv 1x5 (25) → conv 2x1 (25) → BN → act → max-pool 1x2 → dropout, then three blocks conv 1x5 → BN → act →
-    max-pool 1x2 → dropout with 50, 100, 200 filters, flatten → linear."""
+    max-pool 1x2 → dropout with 50, 100, 200 filters, flatten → linear.
+
+    Every conv has a bias, as in the Lab3 table: 25·5 + 25, 25·25·C + 25, 25·50·5 + 50, 50·100·5 + 100,
+    100·200·5 + 200 parameters (C electrodes), plus BatchNorm and the classifier.
+    """
 
     def __init__(self, num_electrodes: int = 2, chunk_size: int = 750, num_classes: int = 2,
                  activation: str = "elu", dropout: float = 0.5) -> None:
         super().__init__()
         self.temporal = nn.Conv2d(1, 25, (1, 5))
-        self.spatial = nn.Conv2d(25, 25, (num_electrodes, 1), bias=False)
+        self.spatial = nn.Conv2d(25, 25, (num_electrodes, 1))
         self.bn0 = nn.BatchNorm2d(25)
         self.act0 = _act(activation)
         self.pool0 = nn.MaxPool2d((1, 2))
@@ -65,7 +69,7 @@ class DeepConvNetBCI(nn.Module):
         blocks = []
         c, t = 25, (chunk_size - 4) // 2
         for width in (50, 100, 200):
-            blocks.append(nn.Sequential(nn.Conv2d(c, width, (1, 5), bias=False), nn.BatchNorm2d(width),
+            blocks.append(nn.Sequential(nn.Conv2d(c, width, (1, 5)), nn.BatchNorm2d(width),
                                         _act(activation), nn.MaxPool2d((1, 2)), nn.Dropout(dropout)))
             c, t = width, (t - 4) // 2
         self.blocks = nn.Sequential(*blocks)

@@ -11,16 +11,18 @@ from eegdeploy.prune.nsfp import NSFP, NSFPConfig
 from eegdeploy.prune.sfp import SFP, SFPConfig, SoftFilterPrune
 from eegdeploy.prune.uwmp import UWMP, UWMPConfig, dead_channel_plan
 from eegdeploy.prune.callbacks import BNSparsity, KeepMasks, KeepStructure
-from eegdeploy.prune.methods import METHODS, Method, make_config, n_remove, plan_from_scores, prune, register
+from eegdeploy.prune.methods import (METHODS, Method, MethodConfig, make_config, method_analysis, n_remove,
+                                    plan_from_scores, prune, register)
 from eegdeploy.prune.plan import PrunePlan
-from eegdeploy.prune.surgery import SLIM_TOLERANCE, apply_masks, removed_units, slim, verify_slim
+from eegdeploy.prune.surgery import (SLIM_TOLERANCE, apply_masks, check_slim, cut_layer, layer_masks, removed_units,
+                                     slim, verify_slim)
 from eegdeploy.prune.trace import Analysis, ChannelGroup, analyse, channel_groups
 
 __all__ = [
     "BNSparsity", "KeepMasks", "KeepStructure", "NSFP", "NSFPConfig", "SFP", "SFPConfig", "SoftFilterPrune", "UWMP",
     "UWMPConfig", "dead_channel_plan",
-    "LFP", "METHODS", "SLIM_TOLERANCE", "Analysis", "BNScaleImportance", "ChannelGroup", "Importance",
-    "L1Importance", "L2Importance", "LFPConfig", "Method", "PrunePlan", "analyse", "apply_masks", "channel_groups",
+    "LFP", "METHODS", "MethodConfig", "method_analysis", "SLIM_TOLERANCE", "Analysis", "BNScaleImportance", "ChannelGroup", "Importance",
+    "L1Importance", "L2Importance", "LFPConfig", "check_slim", "cut_layer", "layer_masks", "Method", "PrunePlan", "analyse", "apply_masks", "channel_groups",
     "has_batchnorm", "make_config", "n_remove", "plan_from_scores", "prune", "register", "removed_units", "slim",
     "verify_slim",
 ]

@@ -12,19 +12,18 @@ import torch.nn as nn
 
 from eegdeploy.errors import unknown_name
 from eegdeploy.prune.importance import L1Importance
-from eegdeploy.prune.methods import SCOPES, Method, check_ratio, plan_from_scores, prunable_groups, register
+from eegdeploy.prune.methods import (SCOPES, Method, MethodConfig, method_analysis, plan_from_scores, prunable_groups,
+                                    register)
 from eegdeploy.prune.plan import PrunePlan
-from eegdeploy.prune.trace import analyse
 
 
 @dataclass(frozen=True)
-class LFPConfig:
-    ratio: float = 0.5
-    scope: str = "layer"
-    keep: tuple[str, ...] = ()
+class LFPConfig(MethodConfig):
+    """``scope``: rank filters within each layer (``layer``, the paper's setting) or across layers (``global``)."""
 
-    def __post_init__(self) -> None:
-        check_ratio(self.ratio)
+    scope: str = "layer"
+
+    def validate(self) -> None:
         if self.scope not in SCOPES:
             raise unknown_name("scope", self.scope, SCOPES)
 
@@ -35,7 +34,7 @@ class LFP(Method):
 
     def plan(self, model: nn.Module, config: LFPConfig, *, example: torch.Tensor, splits: Any = None,
              train: Any = None, seed: int = 0) -> PrunePlan:
-        analysis = analyse(model, example, keep=config.keep)
+        analysis = method_analysis(model, example, config)
         imp = L1Importance()
         scores = {g.name: imp(analysis, g) for g in prunable_groups(analysis)}
         return plan_from_scores(analysis, scores, config.ratio, scope=config.scope, method="lfp")

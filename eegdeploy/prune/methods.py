@@ -11,21 +11,73 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any, Callable, ClassVar, Sequence
+from dataclasses import dataclass
+from typing import Any, Callable, ClassVar, Mapping, Sequence
 
 import torch
 import torch.nn as nn
 
 from eegdeploy.errors import ConfigError, invalid_value, unknown_name
 from eegdeploy.prune.plan import PrunePlan
-from eegdeploy.prune.trace import Analysis, ChannelGroup
+from eegdeploy.prune.trace import Analysis, ChannelGroup, analyse
 
 SCOPES = ("layer", "global")
 
 
+@dataclass(frozen=True)
+class MethodConfig:
+    """What every pruning method's config holds: the ``ratio`` to remove, module names or ``re:`` patterns to
+    ``keep`` whole, and whether hidden linear layers on flattened features (a CNN's dense head, CCNN's ``lin1``)
+    count as prunable (``include_linear``; off by default: the papers prune conv filters).
+
+    Subclasses add their own options and check them in ``validate``. ``to_dict``/``from_dict`` round-trip a config
+    through JSON with the method's name and a format version, so sweeps and reports can record and replay it.
+    """
+
+    VERSION: ClassVar[int] = 1
+    method: ClassVar[str] = ""  # set by @register
+
+    ratio: float = 0.5
+    keep: tuple[str, ...] = ()
+    include_linear: bool = False
+
+    def __post_init__(self) -> None:
+        check_ratio(self.ratio)
+        if isinstance(self.keep, str) or not all(isinstance(k, str) for k in self.keep):
+            raise invalid_value("keep", self.keep, "a list of module names or re:REGEX patterns")
+        object.__setattr__(self, "keep", tuple(self.keep))
+        if not isinstance(self.include_linear, bool):
+            raise invalid_value("include_linear", self.include_linear, "true or false")
+        self.validate()
+
+    def validate(self) -> None:
+        """Check the method's own options (raise ConfigError); the base fields are already checked."""
+
+    def options(self) -> dict[str, Any]:
+        """The method's own options and ``include_linear`` (everything but ratio and keep)."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in ("ratio", "keep")}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"method": self.method, "version": self.VERSION, "ratio": float(self.ratio), "keep": list(self.keep),
+                **self.options()}
+
+    @staticmethod
+    def from_dict(d: Mapping[str, Any]) -> "MethodConfig":
+        """The config ``to_dict`` wrote, of whichever method it names."""
+        if not isinstance(d, Mapping) or "method" not in d:
+            raise ConfigError("not a method config (no 'method' key)", fix="give what MethodConfig.to_dict wrote")
+        version = d.get("version", 1)
+        if version != MethodConfig.VERSION:
+            raise invalid_value("method config version", version, f"{MethodConfig.VERSION}")
+        rest = {k: v for k, v in d.items() if k not in ("method", "version", "ratio", "keep")}
+        return make_config(str(d["method"]), d.get("ratio", 0.5), keep=tuple(d.get("keep", ())), **rest)
+
+
 class Method:
+    """A pruning method: a scoring rule and schedule that turns a model into a PrunePlan (it never cuts)."""
+
     name: ClassVar[str] = ""
-    config_type: ClassVar[type] = object
+    config_type: ClassVar[type[MethodConfig]] = MethodConfig
     trains: ClassVar[bool] = False
 
     def plan(self, model: nn.Module, config: Any, *, example: torch.Tensor, splits: Any = None,
@@ -34,12 +86,16 @@ class Method:
 
 
 METHODS: dict[str, type[Method]] = {}
+_BY_CONFIG: dict[type[MethodConfig], type[Method]] = {}
 
 
 def register(name: str) -> Callable[[type[Method]], type[Method]]:
+    """Class decorator: add a Method to ``METHODS`` under ``name`` and route its config type to it."""
     def deco(cls: type[Method]) -> type[Method]:
         cls.name = name
+        cls.config_type.method = name
         METHODS[name] = cls
+        _BY_CONFIG[cls.config_type] = cls
         return cls
     return deco
 
@@ -49,7 +105,7 @@ def check_ratio(ratio: Any) -> None:
         raise invalid_value("ratio", ratio, "a number in (0, 1)")
 
 
-def make_config(name: str, ratio: float, *, keep: Sequence[str] = (), **options: Any) -> Any:
+def make_config(name: str, ratio: float, *, keep: Sequence[str] = (), **options: Any) -> MethodConfig:
     """The config of method ``name``; unknown methods or options fail with the valid ones listed."""
     if name not in METHODS:
         raise unknown_name("method", name, sorted(METHODS))
@@ -63,16 +119,80 @@ def make_config(name: str, ratio: float, *, keep: Sequence[str] = (), **options:
     return cls(ratio=ratio, keep=tuple(keep), **options)
 
 
-def prune(model: nn.Module, config: Any, *, example: torch.Tensor, splits: Any = None, train: Any = None,
+def prune(model: nn.Module, config: MethodConfig, *, example: torch.Tensor, splits: Any = None, train: Any = None,
           seed: int = 0) -> PrunePlan:
-    """Plan the pruning of ``model`` with the method ``config`` belongs to."""
-    for cls in METHODS.values():
-        if isinstance(config, cls.config_type):
-            plan = cls().plan(model, config, example=example, splits=splits, train=train, seed=seed)
-            plan.input_shape = tuple(example.shape[1:])
-            return plan
-    raise ConfigError(f"{type(config).__name__} is not a pruning method's config",
-                      fix=f"use one of: {', '.join(sorted(c.config_type.__name__ for c in METHODS.values()))}")
+    """Plan the pruning of ``model`` with the method ``config`` belongs to (looked up by the config's type)."""
+    cls = _BY_CONFIG.get(type(config))
+    if cls is None:
+        raise ConfigError(f"{type(config).__name__} is not a pruning method's config",
+                          fix=f"use one of: {', '.join(sorted(c.config_type.__name__ for c in METHODS.values()))}")
+    plan = cls().plan(model, config, example=example, splits=splits, train=train, seed=seed)
+    plan.input_shape = tuple(example.shape[1:])
+    return plan
+
+
+# CLI flag (argparse dest) -> (the method it belongs to, or "*" for every method; the config field it sets)
+OPTION_FLAGS: dict[str, tuple[str, str]] = {
+    "scope": ("lfp", "scope"), "sfp_schedule": ("sfp", "schedule"), "sfp_epochs": ("sfp", "epochs"),
+    "sparsity": ("nsfp", "sparsity"), "include_linear": ("*", "include_linear"),
+}
+
+
+def options_from_flags(values: Mapping[str, Any], methods: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """Per-method config options from flag values (``None``: the flag was not given), for ``compress`` (one
+    method) and ``sweep`` (several). A flag for a method that is not run is an error, not ignored; every value
+    is checked now by building the config, before any work."""
+    opts: dict[str, dict[str, Any]] = {m: {} for m in methods}
+    for flag, (method, field) in OPTION_FLAGS.items():
+        value = values.get(flag)
+        if value is None:
+            continue
+        if method != "*" and method not in methods:
+            name = "--" + flag.replace("_", "-")
+            raise ConfigError(f"{name} applies to {method}, not to --method(s) {','.join(methods)}",
+                              fix=f"drop {name} or add {method} to the methods")
+        for m in (methods if method == "*" else (method,)):
+            opts[m][field] = value
+    for m, o in opts.items():
+        make_config(m, 0.5, **o)
+    return {m: o for m, o in opts.items() if o}
+
+
+LINEAR_OPT_IN = "hidden linear layer (prune it with --include-linear)"
+
+
+def dense_head_layers(model: nn.Module, example: torch.Tensor) -> set[str]:
+    """Linear layers that read flattened features (input of rank 2: batch x features), like CCNN's ``lin1``.
+
+    Token-wise linears (rank 3 and up: attention projections, transformer MLPs) are a transformer's filters and are
+    not in this set.
+    """
+    seen: set[str] = set()
+    hooks = [m.register_forward_hook(lambda m, i, o, n=n: seen.add(n) if i and i[0].dim() == 2 else None)
+             for n, m in model.named_modules() if isinstance(m, nn.Linear)]
+    was = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            model(example[:1])
+    finally:
+        model.train(was)
+        for h in hooks:
+            h.remove()
+    return seen
+
+
+def method_analysis(model: nn.Module, example: torch.Tensor, config: MethodConfig) -> Analysis:
+    """The channel analysis a method ranks on: ``keep`` applied and, unless ``include_linear``, groups made only by
+    dense-head linear layers kept whole with the reason recorded (the papers prune conv filters)."""
+    analysis = analyse(model, example, keep=config.keep)
+    if config.include_linear:
+        return analysis
+    heads = dense_head_layers(model, example)
+    for g in analysis.groups:
+        if g.prunable and g.producers and all(p in heads for p in g.producers):
+            g.prunable, g.reason = False, LINEAR_OPT_IN
+    return analysis
 
 
 def n_remove(ratio: float, size: int) -> int:

@@ -16,21 +16,19 @@ import torch.nn as nn
 from eegdeploy.errors import ConfigError, invalid_value
 from eegdeploy.prune.callbacks import BNSparsity
 from eegdeploy.prune.importance import BNScaleImportance, has_batchnorm
-from eegdeploy.prune.methods import Method, check_ratio, n_remove, prunable_groups, register
+from eegdeploy.prune.methods import Method, MethodConfig, method_analysis, n_remove, register
 from eegdeploy.prune.plan import PrunePlan
-from eegdeploy.prune.trace import analyse
 
 __all__ = ["NSFP", "NSFPConfig", "bn_global_plan"]
 
 
 @dataclass(frozen=True)
-class NSFPConfig:
-    ratio: float = 0.5
-    sparsity: float = 1e-4
-    keep: tuple[str, ...] = ()
+class NSFPConfig(MethodConfig):
+    """``sparsity``: the L1 penalty on BatchNorm scales during sparsity training (0: plain training)."""
 
-    def __post_init__(self) -> None:
-        check_ratio(self.ratio)
+    sparsity: float = 1e-4
+
+    def validate(self) -> None:
         s = self.sparsity
         if isinstance(s, bool) or not isinstance(s, (int, float)) or not 0 <= s < float("inf"):
             raise invalid_value("sparsity", self.sparsity, "a number >= 0 such as 1e-4")
@@ -40,9 +38,10 @@ def _norms(model: nn.Module) -> list[nn.Module]:
     return [m for m in model.modules() if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)) and m.affine]
 
 
-def bn_global_plan(model: nn.Module, example: torch.Tensor, ratio: float, keep: tuple[str, ...] = ()) -> PrunePlan:
+def bn_global_plan(model: nn.Module, example: torch.Tensor, ratio: float, keep: tuple[str, ...] = (),
+                   include_linear: bool = False) -> PrunePlan:
     """Global |γ| ranking over every prunable group that has BatchNorm; at least one channel kept per group."""
-    analysis = analyse(model, example, keep=keep)
+    analysis = method_analysis(model, example, NSFPConfig(ratio, keep=tuple(keep), include_linear=include_linear))
     imp = BNScaleImportance()
     plan = PrunePlan(method="nsfp", ratio=float(ratio), input_shape=analysis.input_shape)
     scored: dict[str, torch.Tensor] = {}
@@ -88,7 +87,7 @@ class NSFP(Method):
             # sparsity 0 is plain training: the baseline that the penalty is compared against
             callbacks = [BNSparsity(config.sparsity, _norms(model))] if config.sparsity > 0 else []
             epochs = fit(model, splits, train, callbacks=callbacks, seed=seed).epochs_run
-        plan = bn_global_plan(model, example, config.ratio, config.keep)
+        plan = bn_global_plan(model, example, config.ratio, config.keep, config.include_linear)
         plan.notes.append(f"nsfp: sparsity {config.sparsity:g} on BatchNorm scales, {epochs} training epochs, "
                           "global |gamma| ranking")
         return plan

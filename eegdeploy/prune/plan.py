@@ -3,16 +3,18 @@
 Structured plans say, for each prunable channel group (named by the module
 path of the layer whose output channels define it), which channel indices it
 keeps. Unstructured plans carry boolean weight masks keyed by parameter name.
-Plans are JSON-able (masks go to an .npz beside the JSON), so a searched plan
-can be applied later with ``compress --plan plan.json``.
+``save`` writes the JSON and, for masks, an .npz beside it (``plan.json`` -> ``plan.masks.npz``); ``load`` reads
+both, so a searched or saved plan can be applied later with ``compress --plan plan.json``.
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
 import torch
 
 PLAN_FORMAT = "eegdeploy-plan"
@@ -32,11 +34,6 @@ class PrunePlan:
     def removed(self) -> dict[str, list[int]]:
         return {g: sorted(set(range(self.sizes[g])) - set(k)) for g, k in self.keep.items()}
 
-    def channels_removed_fraction(self) -> float:
-        total = sum(self.sizes.values())
-        kept = sum(len(k) for k in self.keep.values())
-        return 0.0 if total == 0 else 1.0 - kept / total
-
     def to_dict(self) -> dict[str, Any]:
         return {
             "format": PLAN_FORMAT,
@@ -50,8 +47,46 @@ class PrunePlan:
             "input_shape": list(self.input_shape) if self.input_shape else None,
         }
 
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=2)
+    def save(self, path: str | Path) -> list[Path]:
+        """Write ``path`` (JSON) and, when the plan has masks, ``<stem>.masks.npz`` beside it; returns both paths."""
+        from eegdeploy.io import atomic_path, write_json
+
+        path = Path(path)
+        d = self.to_dict()
+        written = []
+        if self.masks:
+            npz = masks_path(path)
+            with atomic_path(npz, suffix=".npz") as tmp:
+                with open(tmp, "wb") as f:
+                    np.savez_compressed(f, **{k: v.cpu().numpy().astype(bool) for k, v in self.masks.items()})
+            d["masks_file"] = npz.name
+            written.append(npz)
+        write_json(path, d)
+        return [path, *written]
+
+    @classmethod
+    def load(cls, path: str | Path) -> "PrunePlan":
+        """Read a plan written by ``save`` (or by ``eegdeploy search``), masks included."""
+        from eegdeploy.errors import ConfigError
+
+        path = Path(path)
+        try:
+            d = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(f"plan file {str(path)!r} not found", fix="check the --plan path") from None
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+            raise ConfigError(f"cannot read plan file {str(path)!r} ({type(err).__name__})",
+                              fix="give a plan.json written by 'eegdeploy search' or PrunePlan.save") from None
+        plan = cls.from_dict(d)
+        if plan.kind == "unstructured":
+            npz = path.parent / str(d.get("masks_file") or masks_path(path).name)
+            try:
+                with np.load(npz) as f:
+                    plan.masks = {k: torch.from_numpy(f[k].astype(bool)) for k in f.files}
+            except (OSError, ValueError) as err:
+                raise ConfigError(f"the unstructured plan {str(path)!r} needs its masks file {npz.name!r} "
+                                  f"({type(err).__name__})", fix="keep the .masks.npz beside the plan") from None
+        return plan
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "PrunePlan":
@@ -72,3 +107,9 @@ class PrunePlan:
             )
         except (KeyError, TypeError, ValueError) as err:
             raise ConfigError(f"malformed plan file: {err}", fix="regenerate it with 'eegdeploy search'") from None
+
+
+def masks_path(plan_json: str | Path) -> Path:
+    """Where ``PrunePlan.save`` puts the masks of ``plan_json``: ``plan.json`` -> ``plan.masks.npz``."""
+    p = Path(plan_json)
+    return p.with_name(p.with_suffix("").name + ".masks.npz")

@@ -120,9 +120,9 @@ def to_markdown(res: SensitivityResult, *, plot: str | None = None) -> str:
 
 def plot_sensitivity(res: SensitivityResult, path: Path) -> Path:
     from eegdeploy.io import atomic_path
-    from eegdeploy.report.plots import _plt
+    from eegdeploy.report.plots import pyplot
 
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 4))
     for g, accs in res.accuracy.items():
         ax.plot([100 * r for r in res.ratios], [100 * a for a in accs], marker="o", ms=3, label=g)

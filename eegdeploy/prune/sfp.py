@@ -18,10 +18,10 @@ import torch.nn as nn
 
 from eegdeploy.errors import ConfigError, invalid_value, unknown_name
 from eegdeploy.prune.importance import L2Importance
-from eegdeploy.prune.methods import Method, check_ratio, plan_from_scores, prunable_groups, register
+from eegdeploy.prune.methods import Method, MethodConfig, method_analysis, plan_from_scores, prunable_groups, register
 from eegdeploy.prune.plan import PrunePlan
 from eegdeploy.prune.surgery import apply_masks
-from eegdeploy.prune.trace import Analysis, analyse
+from eegdeploy.prune.trace import Analysis
 
 __all__ = ["SCHEDULES", "SFP", "SFPConfig", "SoftFilterPrune", "zero_filters"]
 
@@ -29,16 +29,14 @@ SCHEDULES = ("constant", "linear")
 
 
 @dataclass(frozen=True)
-class SFPConfig:
-    """``epochs``: soft-pruning training epochs (None: the training recipe's)."""
+class SFPConfig(MethodConfig):
+    """``schedule``: constant ratio, or a linear ramp up to it; ``epochs``: soft-pruning training epochs (None: the
+    training recipe's)."""
 
-    ratio: float = 0.5
     schedule: str = "constant"
-    keep: tuple[str, ...] = ()
     epochs: int | None = None
 
-    def __post_init__(self) -> None:
-        check_ratio(self.ratio)
+    def validate(self) -> None:
         if self.schedule not in SCHEDULES:
             raise unknown_name("sfp schedule", self.schedule, SCHEDULES)
         if self.epochs is not None and (isinstance(self.epochs, bool) or not isinstance(self.epochs, int)
@@ -95,7 +93,7 @@ class SoftFilterPrune:
 
     def plan_now(self, model: nn.Module, ratio: float) -> PrunePlan:
         """The lowest-L2 filters of each prunable group at ``ratio``, from the current weights."""
-        analysis = analyse(model, self.example, keep=self.config.keep)
+        analysis = method_analysis(model, self.example, self.config)
         return self._plan(analysis, ratio)
 
     def _plan(self, analysis: Analysis, ratio: float) -> PrunePlan:
@@ -104,7 +102,7 @@ class SoftFilterPrune:
         return plan_from_scores(analysis, scores, ratio, method="sfp")
 
     def on_epoch_end(self, model: nn.Module, epoch: int, epochs: int) -> None:
-        analysis = analyse(model, self.example, keep=self.config.keep)
+        analysis = method_analysis(model, self.example, self.config)
         plan = self._plan(analysis, self.ratio_at(epoch, epochs))
         zero_filters(model, analysis, plan)
         self.plans.append(plan)

@@ -10,8 +10,6 @@ included); ``slim`` cuts the same rows and columns out and rebuilds each layer s
 from __future__ import annotations
 
 import copy
-from typing import Any
-
 import numpy as np
 import torch
 import torch.nn as nn
@@ -63,7 +61,8 @@ def _keep_mask(analysis: Analysis, slots: np.ndarray | None, removed: set[int]) 
     return np.array([int(u) not in removed for u in units], dtype=bool)
 
 
-def _masks(analysis: Analysis, plan: PrunePlan) -> dict[str, tuple[np.ndarray | None, np.ndarray | None]]:
+def layer_masks(analysis: Analysis, plan: PrunePlan) -> dict[str, tuple[np.ndarray | None, np.ndarray | None]]:
+    """For every conv/linear/norm layer, boolean keep masks over its input and output channels (None: all kept)."""
     removed = removed_units(analysis, plan)
     return {name: (_keep_mask(analysis, lay.in_slots, removed), _keep_mask(analysis, lay.out_slots, removed))
             for name, lay in analysis.layers.items()}
@@ -81,7 +80,7 @@ def apply_masks(model: nn.Module, plan: PrunePlan, example: torch.Tensor | None 
             params[name].mul_(mask.to(params[name].dtype))
         return model
     analysis = analyse(model, _example(model, plan, example))
-    for name, (keep_in, keep_out) in _masks(analysis, plan).items():
+    for name, (keep_in, keep_out) in layer_masks(analysis, plan).items():
         lay = analysis.layers[name]
         m = model.get_submodule(name)
         if lay.kind == "norm":
@@ -106,7 +105,8 @@ def _index(mask: np.ndarray | None, n: int) -> torch.Tensor:
 
 
 @torch.no_grad()
-def _cut(m: nn.Module, kind: str, keep_in: np.ndarray | None, keep_out: np.ndarray | None) -> None:
+def cut_layer(m: nn.Module, kind: str, keep_in: np.ndarray | None, keep_out: np.ndarray | None) -> None:
+    """Rebuild one layer in place with only the kept input and output channels (``kind``: conv, linear, norm)."""
     def set_param(attr: str, value: torch.Tensor | None) -> None:
         if value is not None:
             old = getattr(m, attr)
@@ -151,30 +151,37 @@ def slim(model: nn.Module, plan: PrunePlan, example: torch.Tensor | None = None,
     if plan.kind == "unstructured":
         return apply_masks(out, plan)
     analysis = analyse(out, x)
-    for name, (keep_in, keep_out) in _masks(analysis, plan).items():
-        _cut(out.get_submodule(name), analysis.layers[name].kind, keep_in, keep_out)
+    for name, (keep_in, keep_out) in layer_masks(analysis, plan).items():
+        cut_layer(out.get_submodule(name), analysis.layers[name].kind, keep_in, keep_out)
     if verify:
-        diff = verify_slim(model, out, plan, x)
-        if diff > SLIM_TOLERANCE:
-            raise ParityError(f"the slim model differs from the pruned model by {diff:.3g} (tolerance {SLIM_TOLERANCE})",
-                              fix="report this with the model; meanwhile keep the offending layer with --keep")
+        verify_slim(model, out, plan, x)
     return out
 
 
-@torch.no_grad()
+def check_slim(slim_model: nn.Module, reference: nn.Module, inputs: torch.Tensor, *, what: str = "pruned") -> float:
+    """max |slim(x) - reference(x)| over ``inputs`` (both in eval mode); a ParityError above ``SLIM_TOLERANCE``.
+
+    The one slim-vs-pruned check: ``slim(verify=True)`` and ``compress`` both go through it.
+    """
+    was = (slim_model.training, reference.training)
+    slim_model.eval()
+    reference.eval()
+    try:
+        with torch.no_grad():
+            diff = float((slim_model(inputs) - reference(inputs)).abs().max())
+    finally:
+        slim_model.train(was[0])
+        reference.train(was[1])
+    if not diff <= SLIM_TOLERANCE:
+        raise ParityError(f"the slim model differs from the {what} model by {diff:.3g} (tolerance {SLIM_TOLERANCE})",
+                          fix="report this with the model; meanwhile keep the offending layer with --keep")
+    return diff
+
+
 def verify_slim(model: nn.Module, slim_model: nn.Module, plan: PrunePlan, example: torch.Tensor,
                 inputs: torch.Tensor | None = None) -> float:
-    """max |slim(x) - pruned(x)| over random inputs of the example's shape (eval mode)."""
+    """max |slim(x) - pruned(x)| over random inputs of the example's shape; a ParityError above the tolerance."""
     pruned = apply_masks(copy.deepcopy(model).eval(), plan, example)
     gen = torch.Generator().manual_seed(0)
     x = inputs if inputs is not None else torch.randn((8, *example.shape[1:]), generator=gen)
-    was = slim_model.training
-    slim_model.eval()
-    try:
-        return float((slim_model(x) - pruned(x)).abs().max())
-    finally:
-        slim_model.train(was)
-
-
-def plan_summary(plan: PrunePlan) -> dict[str, Any]:
-    return {g: f"{len(k)}/{plan.sizes[g]}" for g, k in plan.keep.items()}
+    return check_slim(slim_model, pruned, x)

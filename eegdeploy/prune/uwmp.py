@@ -13,19 +13,14 @@ import torch
 import torch.nn as nn
 
 from eegdeploy.config import compile_patterns, matches_any
-from eegdeploy.prune.methods import Method, check_ratio, register
+from eegdeploy.prune.methods import Method, MethodConfig, register
 from eegdeploy.prune.plan import PrunePlan
 from eegdeploy.prune.trace import analyse
 
 
 @dataclass(frozen=True)
-class UWMPConfig:
-    ratio: float = 0.5
-    include_linear: bool = False
-    keep: tuple[str, ...] = ()
-
-    def __post_init__(self) -> None:
-        check_ratio(self.ratio)
+class UWMPConfig(MethodConfig):
+    """Weights of conv layers (and of linear layers with ``include_linear``) below one global |w| threshold."""
 
 
 @register("uwmp")

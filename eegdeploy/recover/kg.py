@@ -36,7 +36,13 @@ class KGConfig:
     layer: str | None = None  # module name; default: the first convolution
     penalise_outside: bool = False
 
+    def to_dict(self) -> dict[str, Any]:
+        return {"mode": self.mode, "region": self.region if isinstance(self.region, str) else list(self.region),
+                "weight": self.weight, "layer": self.layer, "penalise_outside": self.penalise_outside}
+
     def __post_init__(self) -> None:
+        if isinstance(self.region, list):
+            object.__setattr__(self, "region", tuple(self.region))
         if self.mode not in MODES:
             raise unknown_name("kg mode", self.mode, MODES)
         if not self.weight >= 0:
@@ -203,9 +209,9 @@ def evidence_share(model: nn.Module, X: np.ndarray, y: np.ndarray, spec: InputSp
 def plot_evidence(maps: dict[str, np.ndarray], spec: InputSpec, path: Any, region: str | Sequence[str]) -> Any:
     """Heatmaps (grid inputs) or per-electrode bars (raw inputs), one panel per model."""
     from eegdeploy.io import atomic_path
-    from eegdeploy.report.plots import _plt
+    from eegdeploy.report.plots import pyplot
 
-    plt = _plt()
+    plt = pyplot()
     mask = region_mask(spec, region).numpy()
     n = len(maps)
     grid = "grid_row" in tuple(spec.layout)
@@ -229,3 +235,43 @@ def plot_evidence(maps: dict[str, np.ndarray], spec: InputSpec, path: Any, regio
         fig.savefig(tmp, format="png", dpi=110)
     plt.close(fig)
     return path
+
+
+def guided_fit(model: nn.Module, splits: Any, train: Any, kg: KGConfig, spec: InputSpec, *, seed: int = 0,
+               callbacks: Sequence[Any] = (), say: Any = None) -> tuple[Any, dict[str, Any]]:
+    """Knowledge-guided recovery of ``model`` (in place), beside a plain run from the same weights and seed so the
+    two can be compared; returns the guided run's ``FitResult`` and the comparison (shares, accuracies, maps).
+
+    The guided model is the one kept; the plain copy exists only to be measured.
+    """
+    import copy
+
+    from eegdeploy.recover.loop import evaluate, fit
+
+    say = say or (lambda stage, msg: None)
+    test = splits.test if len(splits.test) else splits.val
+    share = lambda m: evidence_share(m, test.X, test.y, spec, kg.region, layer=kg.layer)  # noqa: E731
+    before = share(model)
+    before_map = evidence(model, test.X, test.y, spec, layer=kg.layer)
+    say("recover", "plain recovery first, for comparison")
+    plain = copy.deepcopy(model)
+    plain_res = fit(plain, splits, train, seed=seed, callbacks=list(callbacks))
+    say("recover", f"knowledge-guided recovery ({kg.mode}, region {kg.region}, weight {kg.weight:g})")
+    cb = KnowledgeGuided(kg, spec, model)
+    try:
+        res = fit(model, splits, train, seed=seed, callbacks=[*callbacks, cb])
+    finally:
+        cb.close()
+    comparison = {
+        "mode": kg.mode, "region": kg.region if isinstance(kg.region, str) else list(kg.region), "weight": kg.weight,
+        "layer": cb.evidence.name, "share_before": before,
+        "plain": {"share": share(plain), "accuracy": evaluate(plain, splits.test),
+                  "best_val_accuracy": plain_res.best_val_accuracy, "seconds": plain_res.seconds},
+        "kg": {"share": share(model), "accuracy": evaluate(model, splits.test),
+               "best_val_accuracy": res.best_val_accuracy, "seconds": res.seconds},
+        "cost_per_batch_s": cb.cost_per_batch_s,
+        "maps": {"before recovery": before_map.tolist(),
+                 "plain recovery": evidence(plain, test.X, test.y, spec, layer=kg.layer).tolist(),
+                 "knowledge-guided": evidence(model, test.X, test.y, spec, layer=kg.layer).tolist()},
+    }
+    return res, comparison

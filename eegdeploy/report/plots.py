@@ -8,7 +8,10 @@ from eegdeploy.io import atomic_path
 from eegdeploy.report.schema import CompressResult
 
 
-def _plt():  # imported lazily: matplotlib is slow to import and needs a headless backend
+def pyplot():
+    """matplotlib.pyplot on the headless Agg backend, imported on first use (it is slow to import).
+
+    The one way plots anywhere in eegdeploy get matplotlib."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -19,7 +22,7 @@ def _plt():  # imported lazily: matplotlib is slow to import and needs a headles
 
 def plot_comparison(result: CompressResult, path: Path) -> Path:
     """Bars: slim as a fraction of baseline for params, MACs, size and each latency."""
-    plt = _plt()
+    plt = pyplot()
     labels, values = [], []
     for key, label in (("params", "params"), ("macs", "MACs"), ("onnx_bytes", "ONNX size")):
         r = result.ratio(key)
@@ -50,7 +53,7 @@ def plot_comparison(result: CompressResult, path: Path) -> Path:
 
 def plot_channels(plan: dict, path: Path) -> Path:
     """Channels kept vs removed per prunable layer."""
-    plt = _plt()
+    plt = pyplot()
     names = list(plan["keep"])
     kept = [len(plan["keep"][g]) for g in names]
     removed = [plan["sizes"][g] - k for g, k in zip(names, kept)]

@@ -61,6 +61,29 @@ def summary_rows(result: CompressResult) -> list[tuple[str, str, str, str]]:
             sl = s.latency_ms.get(runtime, {}).get(batch, {}).get("p50")
             rows.append((f"{runtime} p50, batch {batch}", f"{bl:.3f} ms",
                          "n/a" if sl is None else f"{sl:.3f} ms", "n/a" if sp is None else f"{sp:.2f}x faster"))
+    rows += int8_rows(result)
+    return rows
+
+
+def int8_rows(result: CompressResult) -> list[tuple[str, str, str, str]]:
+    """The int8 copy of the slim model against the baseline (fp32): accuracy, size, onnxruntime latency; or why it
+    was dropped. Empty when int8 was not asked for."""
+    info = result.extras.get("int8")
+    if not info:
+        return []
+    b, q = result.baseline, result.int8
+    if q is None:
+        return [("int8 slim", "", "dropped", str(info.get("reason", "")))]
+    acc = "n/a" if b.accuracy is None or q.accuracy is None else f"{100 * (q.accuracy - b.accuracy):+.1f} pts"
+    rows = [("int8 slim test accuracy", _pct(b.accuracy), _pct(q.accuracy), acc),
+            ("int8 slim ONNX size", _bytes(b.onnx_bytes), _bytes(q.onnx_bytes),
+             f"{q.onnx_bytes / b.onnx_bytes:.2f}x" if b.onnx_bytes else "n/a")]
+    for runtime in sorted(q.latency_ms):
+        for batch in sorted(q.latency_ms[runtime], key=int):
+            sp = result.speedup(runtime, batch, of="int8")
+            bl = b.latency_ms.get(runtime, {}).get(batch, {}).get("p50")
+            rows.append((f"int8 slim {runtime} p50, batch {batch}", "n/a" if bl is None else f"{bl:.3f} ms",
+                         f"{q.latency_ms[runtime][batch]['p50']:.3f} ms", "n/a" if sp is None else f"{sp:.2f}x faster"))
     return rows
 
 

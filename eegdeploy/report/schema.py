@@ -44,9 +44,10 @@ class CompressResult:
     timings_s: dict[str, float]
     environment: dict[str, Any]
     extras: dict[str, Any] = field(default_factory=dict)
+    int8: StageFigures | None = None  # the kept slim.int8.onnx (onnxruntime figures only), when there is one
 
     def to_dict(self) -> dict[str, Any]:
-        return _finite({
+        d = {
             "schema": SCHEMA_VERSION,
             "eegdeploy_version": self.eegdeploy_version,
             "model": self.model,
@@ -58,7 +59,10 @@ class CompressResult:
             "timings_s": self.timings_s,
             "environment": self.environment,
             "extras": self.extras,
-        })
+        }
+        if self.int8 is not None:
+            d["int8"] = self.int8.to_dict()
+        return _finite(d)
 
     # Ratios slim / baseline, used by every renderer.
     def ratio(self, key: str) -> float | None:
@@ -67,11 +71,13 @@ class CompressResult:
             return None
         return s / b
 
-    def speedup(self, runtime: str, batch: str, stat: str = "p50") -> float | None:
+    def speedup(self, runtime: str, batch: str, stat: str = "p50", of: str = "slim") -> float | None:
+        """baseline / ``of`` latency (``of``: "slim" or "int8")."""
+        other = getattr(self, of)
         try:
             b = self.baseline.latency_ms[runtime][batch][stat]
-            s = self.slim.latency_ms[runtime][batch][stat]
-        except KeyError:
+            s = other.latency_ms[runtime][batch][stat]
+        except (KeyError, AttributeError):
             return None
         return b / s if s > 0 else None
 

@@ -15,7 +15,7 @@ from typing import Any
 import torch
 import torch.nn as nn
 
-from eegdeploy.prune.surgery import _cut, _masks, removed_units  # noqa: F401  (shared surgery helpers)
+from eegdeploy.prune.surgery import cut_layer, layer_masks
 from eegdeploy.prune.trace import Analysis
 
 
@@ -70,7 +70,7 @@ class LatencyLUT:
         key = (name, n_in, n_out)
         if key not in self.cache:
             m = copy.deepcopy(self.model.get_submodule(name))
-            _cut(m, lay.kind, keep_in, keep_out)
+            cut_layer(m, lay.kind, keep_in, keep_out)
             x = self.inputs[name]
             if keep_in is not None and lay.kind == "conv":
                 x = x[:, torch.from_numpy(keep_in)]
@@ -102,7 +102,7 @@ class LatencyLUT:
         of the network (BatchNorm, activations, pooling) shrinks with the channels, and per-call overheads of
         timing layers alone cancel out."""
         layers = 0.0
-        for name, (keep_in, keep_out) in _masks(self.analysis, plan).items():
+        for name, (keep_in, keep_out) in layer_masks(self.analysis, plan).items():
             if name in self.inputs:
                 layers += self.layer_ms(name, keep_in, keep_out)
         return self.full_ms * (layers / self.layers_full_ms if self.layers_full_ms > 0 else 1.0)

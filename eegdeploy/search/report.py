@@ -41,9 +41,9 @@ def front_markdown(res: SearchResult, command: str = "") -> str:
 
 
 def plot_front(res: SearchResult, path: Path) -> Path:
-    from eegdeploy.report.plots import _plt
+    from eegdeploy.report.plots import pyplot
 
-    plt = _plt()
+    plt = pyplot()
     obj = res.objective
     x = (lambda c: 100 * c.macs_fraction) if obj == "macs" else (lambda c: c.latency_ms)
     fig, ax = plt.subplots(figsize=(6.5, 4))
