@@ -24,6 +24,7 @@ def _run(name, tmp_path, **kw):
                     tmp_path / f"{name}-{kw.get('method', 'lfp')}-{kw.get('recover', 'finetune')}", train=TRAIN)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", ["lfp", "sfp", "nsfp", "uwmp"])
 @pytest.mark.parametrize("name", ["ccnn-deap", "fbccnn-deap", "tsception-deap", "eegnet-deap"])
 def test_every_method_on_every_profile(name, method, tmp_path):
@@ -46,6 +47,7 @@ def test_every_method_on_every_profile(name, method, tmp_path):
         assert r["slim"]["macs"] < r["baseline"]["macs"]
 
 
+@pytest.mark.slow
 def test_finetune_and_scratch_start_from_different_weights(tmp_path):
     a = _run("eegnet-bci", tmp_path, recover="finetune", epochs=1).to_dict()
     b = _run("eegnet-bci", tmp_path, recover="scratch", epochs=1).to_dict()
@@ -55,6 +57,7 @@ def test_finetune_and_scratch_start_from_different_weights(tmp_path):
     assert a["slim"]["params"] == b["slim"]["params"]
 
 
+@pytest.mark.slow
 def test_knowledge_guided_compress_reports_both_recoveries(tmp_path):
     prof = load_profile("ccnn-deap")
     cfg = CompressConfig(batches=(1,), iters=2, warmup=1, runtimes=("ort-cpu",), epochs=1,

@@ -49,6 +49,7 @@ def npz_spec(tmp_path):
             "threads": 1}
 
 
+@pytest.mark.slow
 def test_full_grid_on_tiny_synthetic_tsception_finishes_and_resumes(spec, monkeypatch):
     cfg = SweepConfig(methods=("lfp", "sfp", "nsfp", "uwmp"), ratios=(0.5,), recovers=("finetune", "scratch"),
                       iters=2, batches=(2,))
@@ -90,6 +91,7 @@ def test_full_grid_on_tiny_synthetic_tsception_finishes_and_resumes(spec, monkey
     assert lines[0] == "8 cells, 8 already finished, 0 to run (local)"
 
 
+@pytest.mark.slow
 def test_a_cell_that_does_not_apply_is_skipped_with_the_reason_and_not_retried(npz_spec, monkeypatch):
     spec = {**npz_spec, "epochs": 0}  # sfp trains while it prunes: without epochs it cannot run
     cfg = SweepConfig(methods=("lfp", "sfp"), ratios=(0.5,), recovers=("finetune",), iters=2, batches=(2,))
@@ -107,6 +109,7 @@ def test_a_cell_that_does_not_apply_is_skipped_with_the_reason_and_not_retried(n
     assert calls == []
 
 
+@pytest.mark.slow
 def test_a_failed_cell_is_recorded_apart_and_retried_by_the_next_run(npz_spec, monkeypatch):
     import eegdeploy.pipeline as pipeline
 
@@ -131,6 +134,7 @@ def test_a_failed_cell_is_recorded_apart_and_retried_by_the_next_run(npz_spec, m
     assert [r["method"] for r in table["rows"]] == ["lfp", "uwmp"] and table["failed"] == {}
 
 
+@pytest.mark.slow
 def test_sweep_kfold_aggregates_mean_and_std(npz_spec):
     spec = {**npz_spec, "split": "kfold", "folds": 2}
     cfg = SweepConfig(methods=("lfp",), ratios=(0.5,), recovers=("none",), split="kfold", folds=2, iters=2,
@@ -168,6 +172,7 @@ def test_aggregate_keeps_skipped_and_failed_cells_apart():
                                 "failed": {"nsfp-r0.5-scratch-f0": "boom"}}
 
 
+@pytest.mark.slow
 def test_method_options_reach_their_cells_and_are_part_of_the_settings(npz_spec):
     spec = {**npz_spec, "method_options": {"lfp": {"scope": "global"}}}
     cfg = SweepConfig(methods=("lfp", "uwmp"), ratios=(0.5,), recovers=("none",), iters=2, batches=(2,))

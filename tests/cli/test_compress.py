@@ -21,6 +21,7 @@ def _npz(tmp_path, shape, n=48):
     return p
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["ccnn-deap", "fbccnn-deap", "tsception-deap", "eegnet-deap"])
 def test_compress_every_profile_without_recovery(cli, tmp_path, name):
     prof = load_profile(name)
@@ -43,6 +44,7 @@ def test_compress_every_profile_without_recovery(cli, tmp_path, name):
     assert "ort-cpu p50, batch 4" in res.stdout
 
 
+@pytest.mark.slow
 def test_compress_a_users_own_model(cli, tmp_path):
     from tests.cli.netdefs import SmallCNN
 

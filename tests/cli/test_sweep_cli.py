@@ -21,6 +21,7 @@ def model(tmp_path_factory):
     return Path(ckpt), prof
 
 
+@pytest.mark.slow
 def test_sensitivity_writes_table_plot_and_names_the_most_sensitive(cli, model, tmp_path):
     ckpt, prof = model
     out = tmp_path / "sens"
@@ -33,6 +34,7 @@ def test_sensitivity_writes_table_plot_and_names_the_most_sensitive(cli, model, 
     assert (out / "sensitivity.png").read_bytes()[:4] == b"\x89PNG"
 
 
+@pytest.mark.slow
 def test_sweep_runs_then_resumes_without_work(cli, model, tmp_path):
     ckpt, prof = model
     out = tmp_path / "sw"

@@ -25,6 +25,7 @@ def _files(folder: Path) -> list[str]:
     return sorted(p.name for p in folder.iterdir())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", TORCHEEG_CNNS)
 def test_export_each_torcheeg_profile(name, tmp_path):
     prof = load_profile(name)
@@ -53,6 +54,7 @@ def test_export_each_torcheeg_profile(name, tmp_path):
     assert meta["eegdeploy.accuracy"] == f"{record['accuracy']['torch']:.4f}"
 
 
+@pytest.mark.slow
 def test_export_of_a_portable_slim_model_keeps_its_recipe(tmp_path):
     from eegdeploy.models.portable import save_portable
     from eegdeploy.prune import LFPConfig, prune, slim

@@ -16,6 +16,7 @@ from eegdeploy.models import bundle_from_profile, save_checkpoint
 ROOT = Path(__file__).resolve().parents[2]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["sigint", "sigterm"])
 def test_interrupt_during_recovery_keeps_previous_artifacts(tmp_path, sig, code):
     prof = load_profile("eegnet-deap")

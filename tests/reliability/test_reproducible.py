@@ -1,6 +1,7 @@
 """Same seed, same results: accuracies, plans and parameter counts bit for bit on CPU (latency aside)."""
 
 import numpy as np
+import pytest
 
 from eegdeploy.config import TrainConfig, load_profile
 from eegdeploy.data import load_data
@@ -20,6 +21,7 @@ def _run(tmp_path, name):
                     train=TrainConfig(epochs=1, batch_size=16)).to_dict()
 
 
+@pytest.mark.slow
 def test_same_seed_same_results(tmp_path):
     a, b = _run(tmp_path, "a"), _run(tmp_path, "b")
     for stage in ("baseline", "slim"):
