@@ -1,6 +1,7 @@
 """Data: seeded synthetic EEG, .npz files and DEAP, split into train/validation/test.
 
-    splits = load_data(None, load_profile("ccnn-deap"), seed=0)          # synthetic
+    splits = load_data(None, load_profile("ccnn-deap"), seed=0)          # synthetic (the easy task)
+    splits = load_data("synthetic:realistic:subjects=8", profile, seed=0, split="trial")  # simulated DEAP
     splits = load_data("my.npz", profile, seed=0, split="subject")      # X, y, groups
     splits = load_data("deap:/data/deap/data_preprocessed_python", profile, seed=0)
 """
@@ -15,22 +16,28 @@ from eegdeploy.data.electrodes import (DEAP_CHANNELS, DEAP_GRID, GRIDS, REGIONS,
                                        region_electrodes)
 from eegdeploy.data.npz import load_npz, validate_arrays
 from eegdeploy.data.splits import SPLITS, kfold, per_subject, split_arrays
+from eegdeploy.data.realistic import RealisticConfig, load_realistic, parse_realistic, simulate_subject
 from eegdeploy.data.synthetic import make_synthetic
 from eegdeploy.data.types import Split, Splits
 
 __all__ = [
-    "DEAP_CHANNELS", "DEAP_GRID", "GRIDS", "REGIONS", "SPLITS", "Split", "Splits", "channel_mask", "grid_mask",
-    "kfold", "load_arrays", "load_data", "load_deap", "load_npz", "make_synthetic", "per_subject",
-    "region_electrodes", "split_arrays", "validate_arrays",
+    "DEAP_CHANNELS", "DEAP_GRID", "GRIDS", "REGIONS", "SPLITS", "RealisticConfig", "Split", "Splits",
+    "channel_mask", "grid_mask", "kfold", "load_arrays", "load_data", "load_deap", "load_npz", "load_realistic",
+    "make_synthetic", "parse_realistic", "per_subject", "region_electrodes", "simulate_subject", "split_arrays",
+    "validate_arrays",
 ]
 
 
 def load_arrays(source: str | None, profile: Profile, *, seed: int = 0
                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None, str]:
     """X, y, groups, trials and a source label, before splitting."""
-    if source is None or source == "synthetic":
+    if source is None or source in ("synthetic", "synthetic:easy"):
         X, y, g, t = make_synthetic(profile, seed=seed)
         return X, y, g, t, f"synthetic:{profile.name} (seed {seed})"
+    if source == "synthetic:realistic" or source.startswith("synthetic:realistic:"):
+        cfg = parse_realistic(source[len("synthetic:realistic:"):] if source != "synthetic:realistic" else "")
+        X, y, g, t = load_realistic(profile, cfg, seed=seed)
+        return X, y, g, t, f"{source} (seed {seed})"
     if source.startswith("deap:"):
         folder = source[len("deap:"):]
         X, y, g, t = load_deap(folder, profile)
@@ -48,7 +55,7 @@ def load_arrays(source: str | None, profile: Profile, *, seed: int = 0
     from eegdeploy.errors import DataError
 
     raise DataError(f"cannot tell what data {source!r} is", fix="give a .npz file, deap:<folder>, "
-                    "torcheeg-deap:<folder>, or omit --data "
+                    "torcheeg-deap:<folder>, synthetic:easy, synthetic:realistic[:subjects=N,...], or omit --data "
                     "for the profile's synthetic EEG")
 
 
