@@ -12,11 +12,9 @@ needs only onnxruntime, numpy and rich.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
-
 from eegdeploy._version import __version__
 from eegdeploy.errors import EegDeployError
+from eegdeploy.lazy import lazy_api
 
 _API: dict[str, str] = {
     # pipeline
@@ -45,14 +43,4 @@ _API: dict[str, str] = {
 
 __all__ = ["EegDeployError", "__version__", *sorted(_API)]
 
-
-def __getattr__(name: str) -> Any:
-    if name in _API:
-        value = getattr(importlib.import_module(_API[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'eegdeploy' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_API))
+__getattr__, __dir__ = lazy_api(__name__, _API)

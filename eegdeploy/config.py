@@ -23,6 +23,14 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
+TOMLDecodeError = tomllib.TOMLDecodeError
+
+
+def parse_toml(text: str) -> dict[str, Any]:
+    """TOML text to a dict with the standard library's reader (tomli on Python 3.10): every TOML file eegdeploy
+    reads (profiles, device profiles) goes through here."""
+    return tomllib.loads(text)
+
 
 RECOVERIES = ("finetune", "scratch", "none")  # how a pruned model regains accuracy (compress --recover)
 
@@ -147,8 +155,8 @@ def _read_toml(path: Path) -> dict[str, Any]:
     except UnicodeDecodeError:
         raise ConfigError(f"profile {str(path)!r} is not UTF-8 text", fix="give a TOML file") from None
     try:
-        return tomllib.loads(text)
-    except tomllib.TOMLDecodeError as err:
+        return parse_toml(text)
+    except TOMLDecodeError as err:
         raise ConfigError(f"malformed profile {str(path)!r}: {err}", fix="fix the TOML syntax at that line") from None
 
 

@@ -346,6 +346,7 @@ def _result(bundle: Bundle, splits: Splits, config: CompressConfig, recipe: Trai
         notes.append("unstructured pruning: weights are zeroed, not removed, so dense latency does not drop; "
                      "see non-zero params and the zipped ONNX size instead of a speedup")
     extras["plan"] = plan.to_dict()
+    extras["pruned_layers"] = pruned_layers(plan)
     extras["export"] = {"baseline": exported.baseline.to_dict() | {"file": "baseline.onnx"},
                         "slim": pkg.export.to_dict() | {"file": pkg.files.onnx}}
     extras["counting"] = {"convention": base.count.convention, "baseline": _count_summary(base.count),
@@ -370,6 +371,13 @@ def _result(bundle: Bundle, splits: Splits, config: CompressConfig, recipe: Trai
         extras=extras,
         int8=int8,
     )
+
+
+def pruned_layers(plan: PrunePlan) -> list[str]:
+    """The layers a plan actually cuts: groups that lose channels, or (unstructured) the masked weights' layers."""
+    if plan.kind == "unstructured":
+        return sorted(name.rsplit(".", 1)[0] for name, m in plan.masks.items() if not bool(m.all()))
+    return [g for g, kept in plan.keep.items() if len(kept) < plan.sizes.get(g, len(kept))]
 
 
 def _count_summary(c: Any) -> dict[str, Any]:

@@ -6,10 +6,9 @@ Importing this package does not import torch: ``benchmark_onnx`` runs with only 
 
 from __future__ import annotations
 
-from typing import Any
-
 from eegdeploy.bench.env import cpu_name, environment
 from eegdeploy.bench.onnx_runner import RUNTIMES, BenchConfig, LatencyResult, benchmark_onnx
+from eegdeploy.lazy import lazy_api
 
 __all__ = ["RUNTIMES", "BenchConfig", "CountResult", "LatencyResult", "benchmark_onnx", "benchmark_torch",
            "compare_latency", "compare_many", "count", "cpu_name", "environment", "nonzero_params"]
@@ -17,10 +16,4 @@ __all__ = ["RUNTIMES", "BenchConfig", "CountResult", "LatencyResult", "benchmark
 _LAZY = {"count": "counting", "CountResult": "counting", "nonzero_params": "counting", "benchmark_torch": "torch_runner",
          "compare_latency": "torch_runner", "compare_many": "torch_runner"}
 
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(f"eegdeploy.bench.{_LAZY[name]}"), name)
-    raise AttributeError(name)
+__getattr__, __dir__ = lazy_api(__name__, {k: f"eegdeploy.bench.{v}" for k, v in _LAZY.items()})

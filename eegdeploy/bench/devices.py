@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import os
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+from eegdeploy.config import TOMLDecodeError, parse_toml
 from eegdeploy.errors import ConfigError, unknown_name
 
 FIELDS = ("name", "description", "device", "threads", "batches", "providers", "warmup", "iters", "min_time_s")
@@ -44,8 +44,8 @@ def load_device(name_or_path: str) -> DeviceProfile:
     if not path.is_file():
         raise ConfigError(f"device profile {str(path)!r} does not exist", fix="check the path")
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
+        raw = parse_toml(path.read_text(encoding="utf-8"))
+    except (TOMLDecodeError, UnicodeDecodeError) as err:
         raise ConfigError(f"{path.name}: {err}", fix="fix the TOML syntax at that line") from None
     bad = sorted(set(raw) - set(FIELDS))
     if bad:

@@ -106,6 +106,7 @@ def run(args: argparse.Namespace, console) -> int:
 
     result = compress(bundle, splits, config, out, train=train, progress=progress)
     console.print(to_table(result))
+    console.print(f"pruned layers: {', '.join(result.extras.get('pruned_layers', [])) or 'none'}")
     for note in result.extras.get("notes", []):
         console.print(f"[yellow]note:[/] {note}")
     int8 = " slim.int8.onnx" if result.int8 is not None else ""

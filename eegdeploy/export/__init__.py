@@ -10,8 +10,8 @@ the model card need only onnx/onnxruntime and numpy; ``export_onnx`` needs torch
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from eegdeploy.lazy import lazy_api
+
 
 _API: dict[str, str] = {
     "EXPORTERS": "onnx_export", "ExportConfig": "onnx_export", "ExportResult": "onnx_export",
@@ -24,19 +24,10 @@ _API: dict[str, str] = {
     "OnnxInfo": "inspect", "TensorInfo": "inspect", "inspect_onnx": "inspect", "onnx_info_table": "inspect",
     "model_metadata": "metadata", "onnx_logits": "quant",
     "PackageConfig": "package", "PackageFiles": "package", "PackageResult": "package", "export_package": "package",
-    "card_from_bundle": "package", "export_bundle": "package", "write_record": "package", "to_ort_format": "package", "write_package_card": "package",
+    "card_from_bundle": "package", "export_bundle": "package", "write_record": "package", "to_ort_format": "package",
+    "write_package_card": "package",
 }
 
 __all__ = sorted(_API)
 
-
-def __getattr__(name: str) -> Any:
-    if name in _API:
-        value = getattr(importlib.import_module(f"eegdeploy.export.{_API[name]}"), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'eegdeploy.export' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_API))
+__getattr__, __dir__ = lazy_api(__name__, {k: f"eegdeploy.export.{v}" for k, v in _API.items()})

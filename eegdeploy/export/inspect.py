@@ -61,6 +61,9 @@ def _from_onnx(path: Path) -> OnnxInfo:
     except Exception as err:  # protobuf's DecodeError and friends
         raise InputError(f"{str(path)!r} is not a readable ONNX file ({type(err).__name__})",
                          fix="give a .onnx file written by eegdeploy export") from None
+    if m.ir_version == 0 or not m.graph.output:  # protobuf reads an empty or foreign file as an empty model
+        raise InputError(f"{str(path)!r} is not an ONNX model (empty, or no graph outputs)",
+                         fix="give a .onnx file written by eegdeploy export")
 
     def tensor(v: Any) -> TensorInfo:
         t = v.type.tensor_type

@@ -153,6 +153,8 @@ def to_markdown(result: CompressResult, *, plots: list[str] = ()) -> str:
         plan = extras["plan"]
         rows = [[g, plan["sizes"][g], len(k), plan["sizes"][g] - len(k)] for g, k in plan["keep"].items()]
         parts += ["## Pruning plan", "", markdown_table(["group (layer)", "channels", "kept", "removed"], rows), ""]
+        if "pruned_layers" in extras:
+            parts += [f"Pruned layers: {', '.join(f'`{n}`' for n in extras['pruned_layers']) or 'none'}.", ""]
         for note in plan.get("notes", []):
             parts.append(f"- {note}")
         parts.append("")

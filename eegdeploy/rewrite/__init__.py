@@ -10,8 +10,8 @@ chains and their exactness rules, ``choose`` for how a form is picked, ``stage``
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from eegdeploy.lazy import lazy_api
+
 
 _API: dict[str, str] = {
     "Rewrite": "stage", "RewriteConfig": "stage", "RewriteResult": "stage", "rewrite_onnx": "stage",
@@ -21,14 +21,4 @@ _API: dict[str, str] = {
 
 __all__ = sorted(_API)
 
-
-def __getattr__(name: str) -> Any:
-    if name in _API:
-        value = getattr(importlib.import_module(f"eegdeploy.rewrite.{_API[name]}"), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'eegdeploy.rewrite' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_API))
+__getattr__, __dir__ = lazy_api(__name__, {k: f"eegdeploy.rewrite.{v}" for k, v in _API.items()})

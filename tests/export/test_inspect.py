@@ -61,6 +61,9 @@ def test_missing_and_corrupt_files_are_input_errors(tmp_path):
     (tmp_path / "bad.onnx").write_bytes(b"\x08\x01garbage" * 20)
     with pytest.raises(InputError, match="not a readable ONNX file"):
         inspect_onnx(tmp_path / "bad.onnx")
+    (tmp_path / "empty.onnx").write_bytes(b"")  # protobuf parses this as an empty model: refused, not tabled
+    with pytest.raises(InputError, match="not an ONNX model"):
+        inspect_onnx(tmp_path / "empty.onnx")
 
 
 def test_onnx_side_of_export_imports_without_torch():

@@ -10,10 +10,8 @@ from rich.console import Console
 
 from eegdeploy.data import split_arrays
 from eegdeploy.errors import ConfigError, DataError
-from eegdeploy.prune import L1Importance, analyse, apply_masks, plan_from_scores
 from eegdeploy.prune.sensitivity import (SensitivityResult, plot, plot_sensitivity, sensitivity, to_markdown,
                                          to_table)
-from eegdeploy.recover import evaluate
 
 from .conftest import Depthwise
 
@@ -27,21 +25,47 @@ def _splits(val=0.5):
     return split_arrays(X, y, None, None, seed=0, val=val, test=0.25)
 
 
+def _l1(w: torch.Tensor) -> torch.Tensor:
+    return w.detach().double().reshape(w.shape[0], -1).abs().sum(dim=1)
+
+
+def _reference_accuracy(model, split, hooks: dict) -> float:
+    """Accuracy with the given output channels forced to zero after a layer (forward hooks), by plain argmax:
+    what removing those channels means, computed without the pruning code."""
+    handles = [getattr(model, name).register_forward_hook(
+        lambda m, i, o, ch=ch: o.index_fill(1, torch.as_tensor(ch, dtype=torch.long), 0.0)) for name, ch in hooks.items()]
+    try:
+        with torch.no_grad():
+            pred = model(torch.from_numpy(split.X)).argmax(1).numpy()
+    finally:
+        for h in handles:
+            h.remove()
+    return float((pred == split.y).mean())
+
+
 def test_each_group_is_pruned_alone_with_lfp_and_not_retrained():
     model = Depthwise("elu").eval()
     before = copy.deepcopy(model.state_dict())
     splits = _splits()
     res = sensitivity(model, splits, example=X1, ratios=(0.25, 0.75))
     assert set(res.accuracy) == {"t", "pw"} and res.sizes == {"t": 4, "pw": 6} and res.split == "val"
-    assert res.baseline_accuracy == evaluate(model, splits.val)
-    analysis = analyse(model, X1)
-    for g in analysis.groups:
-        if not g.prunable:
-            continue
-        for r, acc in zip((0.25, 0.75), res.accuracy[g.name]):
-            plan = plan_from_scores(analysis, {g.name: L1Importance()(analysis, g)}, r)
-            assert sum(len(plan.keep[n]) < plan.sizes[n] for n in plan.keep) == 1  # this group only
-            assert acc == evaluate(apply_masks(copy.deepcopy(model), plan, X1), splits.val)
+    assert res.baseline_accuracy == _reference_accuracy(model, splits.val, {})
+    # By hand. Group "t" is a unit of t's filter c with the depthwise outputs 2c, 2c+1 of dw and sep: its L1 score
+    # sums each producer's rows normalised by that producer's mean. Group "pw" is pw's filters alone.
+    def norm(v):
+        return v / v.mean()
+
+    pair = lambda v: v.reshape(4, 2).sum(1)  # noqa: E731  (depthwise outputs 2c, 2c+1 belong to unit c)
+    scores = {"t": norm(_l1(model.t.weight)) + norm(pair(_l1(model.dw.weight))) + norm(pair(_l1(model.sep.weight))),
+              "pw": _l1(model.pw.weight)}
+    for r, i in ((0.25, 0), (0.75, 1)):
+        gone_t = torch.argsort(scores["t"])[:int(r * 4)].tolist()  # floor(r * size) lowest scores go
+        gone_pw = torch.argsort(scores["pw"])[:int(r * 6)].tolist()
+        # removing unit c of "t" silences bn2's channels 2c and 2c+1 (ELU(0) = 0, no biases after); "pw" bn3's c
+        want_t = _reference_accuracy(model, splits.val, {"bn2": [k for c in gone_t for k in (2 * c, 2 * c + 1)]})
+        want_pw = _reference_accuracy(model, splits.val, {"bn3": gone_pw})
+        assert res.accuracy["t"][i] == pytest.approx(want_t, abs=1e-9)
+        assert res.accuracy["pw"][i] == pytest.approx(want_pw, abs=1e-9)
     assert all(torch.equal(v, model.state_dict()[k]) for k, v in before.items())  # the model is untouched
 
 

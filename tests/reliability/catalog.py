@@ -161,6 +161,8 @@ ROWS: list[Row] = [
     Row("corrupt-onnx", "a corrupt ONNX file for bench", lambda t: _bench_onnx(t, b"\x08\x01garbage" * 20), "onnx"),
     Row("onnx-rank", "an ONNX file whose input rank does not match its metadata", lambda t: _bench_onnx(t, None),
         "rank"),
+    Row("inspect-empty-onnx", "an empty .onnx file for inspect",
+        lambda t: ["inspect", str(_bench_onnx(t, b"")[1])], "not an ONNX model"),
 ]
 
 
