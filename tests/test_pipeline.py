@@ -75,3 +75,47 @@ def test_kg_bad_region_fails_before_any_work(tmp_path):
     with pytest.raises(ConfigError, match="maps to no electrode"):
         compress(bundle_from_profile(prof, seed=0), _splits(prof.input.shape), cfg, tmp_path / "o", train=TRAIN)
     assert not (tmp_path / "o").exists()
+
+
+def _fake_quant(int8_ms: float, drop: float):
+    """quantize_int8 stand-in with given figures (the keep decision is tested on numbers, never on timings)."""
+    from pathlib import Path
+
+    from eegdeploy.export.quant import QuantResult, onnx_accuracy
+
+    def quantize_int8(fp32, out, *, calibration, test, max_accuracy_drop, latency_batch, threads):
+        Path(out).write_bytes(Path(fp32).read_bytes())  # an fp32 copy stands in for the int8 file
+        acc = onnx_accuracy(fp32, test.X, test.y)
+        return QuantResult(Path(out), 1000, 250, acc, acc - drop, 10.0, int8_ms, latency_batch=latency_batch)
+    return quantize_int8
+
+
+@pytest.mark.parametrize("int8_ms, drop, kept", [(2.0, 0.0, True), (11.0, 0.0, False), (2.0, 0.05, False)],
+                         ids=["kept", "slower", "less-accurate"])
+def test_compress_int8_is_kept_only_where_faster_and_within_tolerance(tmp_path, monkeypatch, int8_ms, drop, kept):
+    import json
+
+    monkeypatch.setattr("eegdeploy.export.quant.quantize_int8", _fake_quant(int8_ms, drop))
+    out = tmp_path / "eegnet-bci-lfp-none"
+    r = _run("eegnet-bci", tmp_path, recover="none", int8=True).to_dict()
+    assert (out / "slim.int8.onnx").exists() is kept
+    assert r["extras"]["int8"]["kept"] is kept and ("int8" in r) is kept
+    card = (out / "model-card.md").read_text()
+    if kept:
+        assert r["int8"]["accuracy"] == pytest.approx(r["extras"]["int8"]["int8_accuracy"])
+        assert set(r["int8"]["latency_ms"]) == {"ort-cpu"} and r["int8"]["onnx_bytes"] == 250
+        assert "shipped as `slim.int8.onnx`" in card
+    else:
+        reason = r["extras"]["int8"]["reason"]
+        assert ("not faster" in reason) if int8_ms > 10 else ("loses 5.0 accuracy points (tolerance 1.0)" in reason)
+        assert f"not shipped: {reason}" in card
+        assert any(n == f"int8 copy dropped: {reason}" for n in r["extras"]["notes"])
+    assert json.loads((out / "report.json").read_text())["extras"]["int8"]["kept"] is kept
+
+
+def test_report_names_the_pruned_layers(tmp_path):
+    r = _run("eegnet-bci", tmp_path, recover="none").to_dict()
+    plan = r["extras"]["plan"]
+    # by hand from the plan: the groups that lost channels, and none of the ones kept whole
+    assert r["extras"]["pruned_layers"] == [g for g, k in plan["keep"].items() if len(k) < plan["sizes"][g]]
+    assert r["extras"]["pruned_layers"] == ["temporal", "separable"]  # EEGNet: the classifier is never cut

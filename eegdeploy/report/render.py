@@ -32,16 +32,19 @@ def _pct(x: float | None) -> str:
     return "n/a" if x is None else f"{100 * x:.1f}%"
 
 
+def _change(r: float | None) -> str:
+    if r is None:
+        return "n/a"
+    return f"{r:.2f}x ({(1 - r) * 100:.1f}% less)" if r <= 1 else f"{r:.2f}x ({(r - 1) * 100:.1f}% more)"
+
+
 def summary_rows(result: CompressResult) -> list[tuple[str, str, str, str]]:
     """(figure, baseline, slim, change) rows shared by the terminal and Markdown renderers."""
     b, s = result.baseline, result.slim
     rows: list[tuple[str, str, str, str]] = []
 
     def ratio(key: str) -> str:
-        r = result.ratio(key)
-        if r is None:
-            return "n/a"
-        return f"{r:.2f}x ({(1 - r) * 100:.1f}% less)" if r <= 1 else f"{r:.2f}x ({(r - 1) * 100:.1f}% more)"
+        return _change(result.ratio(key))
 
     rows.append(("params", _num(b.params), _num(s.params), ratio("params")))
     if s.nonzero_params is not None:
@@ -66,23 +69,23 @@ def summary_rows(result: CompressResult) -> list[tuple[str, str, str, str]]:
 
 
 def int8_rows(result: CompressResult) -> list[tuple[str, str, str, str]]:
-    """The int8 copy of the slim model against the baseline (fp32): accuracy, size, onnxruntime latency; or why it
-    was dropped. Empty when int8 was not asked for."""
+    """The int8 copy of the slim model (in the "slim" column) against the fp32 baseline: accuracy, size,
+    onnxruntime latency; or why it was dropped. Empty when int8 was not asked for."""
     info = result.extras.get("int8")
     if not info:
         return []
     b, q = result.baseline, result.int8
     if q is None:
-        return [("int8 slim", "", "dropped", str(info.get("reason", "")))]
+        return [("int8", "", "dropped", str(info.get("reason", "")))]
     acc = "n/a" if b.accuracy is None or q.accuracy is None else f"{100 * (q.accuracy - b.accuracy):+.1f} pts"
-    rows = [("int8 slim test accuracy", _pct(b.accuracy), _pct(q.accuracy), acc),
-            ("int8 slim ONNX size", _bytes(b.onnx_bytes), _bytes(q.onnx_bytes),
-             f"{q.onnx_bytes / b.onnx_bytes:.2f}x" if b.onnx_bytes else "n/a")]
+    rows = [("int8 test accuracy", _pct(b.accuracy), _pct(q.accuracy), acc),
+            ("int8 ONNX size", _bytes(b.onnx_bytes), _bytes(q.onnx_bytes),
+             _change(q.onnx_bytes / b.onnx_bytes if b.onnx_bytes else None))]
     for runtime in sorted(q.latency_ms):
         for batch in sorted(q.latency_ms[runtime], key=int):
             sp = result.speedup(runtime, batch, of="int8")
             bl = b.latency_ms.get(runtime, {}).get(batch, {}).get("p50")
-            rows.append((f"int8 slim {runtime} p50, batch {batch}", "n/a" if bl is None else f"{bl:.3f} ms",
+            rows.append((f"int8 {runtime} p50, batch {batch}", "n/a" if bl is None else f"{bl:.3f} ms",
                          f"{q.latency_ms[runtime][batch]['p50']:.3f} ms", "n/a" if sp is None else f"{sp:.2f}x faster"))
     return rows
 

@@ -50,3 +50,31 @@ def test_markdown_has_tables_and_plots() -> None:
     assert "| MACs | 80.00M | 20.00M | 0.25x (75.0% less) |" in md
     assert "![comparison.png](comparison.png)" in md
     assert "| slim vs pruned (masked) model, PyTorch | 1e-07 |" in md
+
+
+def test_int8_rows_in_the_table_and_report_json() -> None:
+    from eegdeploy.report.render import int8_rows
+
+    r = make_result()
+    r.extras["int8"] = {"kept": True, "reason": ""}
+    r.int8 = StageFigures(1_600_000, 20_000_000, 40_000_000, 0.845, 1_500_000,
+                          {"ort-cpu": {"64": {"p50": 4.0, "p90": 4.4, "p99": 4.8}}})
+    # by hand: 84.5 - 85.0 = -0.5 pts; 1.5 MB / 24 MB = 0.0625; 60 ms / 4 ms = 15x
+    assert int8_rows(r) == [("int8 test accuracy", "85.0%", "84.5%", "-0.5 pts"),
+                            ("int8 ONNX size", "24.00 MB", "1.50 MB", "0.06x (93.8% less)"),
+                            ("int8 ort-cpu p50, batch 64", "60.000 ms", "4.000 ms", "15.00x faster")]
+    d = r.to_dict()
+    assert d["int8"]["onnx_bytes"] == 1_500_000 and validate_report(d) == []
+    buf = io.StringIO()
+    Console(file=buf, width=80, color_system=None).print(to_table(r))
+    assert "│ int8 ort-cpu p50, batch 64 │" in buf.getvalue().replace("  ", " ").replace("  ", " ")
+    r.int8 = None
+    r.extras["int8"] = {"kept": False, "reason": "int8 is not faster than fp32 here"}
+    assert int8_rows(r) == [("int8", "", "dropped", "int8 is not faster than fp32 here")]
+    assert "int8" not in r.to_dict()
+
+
+def test_no_int8_rows_unless_asked() -> None:
+    from eegdeploy.report.render import int8_rows
+
+    assert int8_rows(make_result()) == []
