@@ -30,7 +30,7 @@ from eegdeploy.config import InputSpec, Profile, load_profile
 from eegdeploy.errors import CheckpointError, ConfigError
 from eegdeploy.io import atomic_path
 from eegdeploy.models.bundle import Bundle
-from eegdeploy.models.zoo import build_model, check_input, sanitize_maxnorm
+from eegdeploy.models.zoo import build_model, check_input, make_plain
 
 CHECKPOINT_FORMAT = "eegdeploy-checkpoint"
 PORTABLE_FORMAT = "eegdeploy-portable"
@@ -184,7 +184,7 @@ def load_model(
         names = tuple(meta.get("class_names") or ())
         bundle = Bundle(module, "portable", {}, spec, names, meta.get("profile"), meta)
     elif isinstance(obj, nn.Module):  # only reachable with trust_pickle
-        sanitize_maxnorm(obj)
+        make_plain(obj)
         spec = _spec_from(prof, input_shape, path)
         names = prof.class_names if prof else ()
         bundle = Bundle(obj.eval(), f"pickled:{type(obj).__name__}", {}, spec, names, prof.name if prof else None, {})
@@ -194,8 +194,11 @@ def load_model(
                                   fix="pass --profile NAME or --arch package.module:Class")
         a = arch or prof.arch  # type: ignore[union-attr]
         kw = dict(arch_kwargs) if arch_kwargs is not None else (dict(prof.arch_kwargs) if prof and not arch else {})
-        module = build_model(a, kw)
+        parametrized = any(".parametrizations." in str(k) or str(k).startswith("parametrizations.") for k in sd)
+        module = build_model(a, kw, plain=not parametrized)
         load_state_dict_checked(module, sd, a)
+        if parametrized:  # saved with torch.nn.utils.parametrize: load first, then bake into plain weights
+            make_plain(module)
         spec = _spec_from(prof, input_shape, path)
         names = prof.class_names if prof else ()
         bundle = Bundle(module, a, kw, spec, names, prof.name if prof else None, {})

@@ -34,10 +34,10 @@ import torch.nn as nn
 from eegdeploy.errors import ConfigError, InputError, unknown_name
 
 
-def import_torcheeg_cnn() -> types.ModuleType:
-    """Import ``torcheeg.models.cnn`` whether or not ``torch_scatter`` is installed."""
-    if "torcheeg.models.cnn" in sys.modules:
-        return sys.modules["torcheeg.models.cnn"]
+TORCHEEG_FAMILIES = ("cnn", "transformer", "rnn")  # gnn needs torch_scatter
+
+
+def _register_bare_torcheeg_models() -> None:
     if importlib.util.find_spec("torcheeg") is None:
         raise ConfigError("torcheeg is not installed", fix="pip install 'eegdeploy[full]'")
     if importlib.util.find_spec("torch_scatter") is None and "torcheeg.models" not in sys.modules:
@@ -47,7 +47,32 @@ def import_torcheeg_cnn() -> types.ModuleType:
         bare.__path__ = [str(Path(torcheeg.__file__).parent / "models")]
         bare.__package__ = "torcheeg.models"
         sys.modules["torcheeg.models"] = bare
-    return importlib.import_module("torcheeg.models.cnn")
+
+
+def import_torcheeg(family: str = "cnn") -> types.ModuleType:
+    """Import ``torcheeg.models.<family>`` whether or not ``torch_scatter`` is installed."""
+    name = f"torcheeg.models.{family}"
+    if name in sys.modules:
+        return sys.modules[name]
+    _register_bare_torcheeg_models()
+    return importlib.import_module(name)
+
+
+def import_torcheeg_cnn() -> types.ModuleType:
+    """Import ``torcheeg.models.cnn`` whether or not ``torch_scatter`` is installed."""
+    return import_torcheeg("cnn")
+
+
+def torcheeg_classes(families: tuple[str, ...] = TORCHEEG_FAMILIES) -> dict[str, type[nn.Module]]:
+    """Model classes exported by torcheeg's families, by name (first family wins on a clash)."""
+    out: dict[str, type[nn.Module]] = {}
+    for fam in families:
+        mod = import_torcheeg(fam)
+        for n in getattr(mod, "__all__", None) or dir(mod):
+            v = getattr(mod, n, None)
+            if isinstance(v, type) and issubclass(v, nn.Module) and n not in out:
+                out[n] = v
+    return out
 
 
 def _seed_module() -> types.ModuleType:
@@ -61,11 +86,10 @@ def resolve_arch(arch: str) -> type[nn.Module]:
                           fix="use 'torcheeg:CCNN', 'eegdeploy:EEGNetBCI' or 'package.module:Class'")
     prefix, name = arch.split(":", 1)
     if prefix == "torcheeg":
-        cnn = import_torcheeg_cnn()
-        valid = sorted(n for n, v in vars(cnn).items() if isinstance(v, type) and issubclass(v, nn.Module))
-        cls = getattr(cnn, name, None)
+        classes = torcheeg_classes()
+        cls = classes.get(name)
         if cls is None:
-            raise unknown_name("torcheeg CNN", name, valid)
+            raise unknown_name("torcheeg model", name, sorted(classes))
         return cls
     if prefix == "eegdeploy":
         seed = _seed_module()
@@ -74,6 +98,8 @@ def resolve_arch(arch: str) -> type[nn.Module]:
         if cls is None:
             raise unknown_name("eegdeploy architecture", name, valid)
         return cls
+    if prefix.startswith("torcheeg.models"):
+        _register_bare_torcheeg_models()  # torcheeg/models/__init__.py would import torch_scatter
     try:
         module = importlib.import_module(prefix)
     except ImportError as err:
@@ -85,15 +111,34 @@ def resolve_arch(arch: str) -> type[nn.Module]:
     return cls
 
 
-def _plain_kwargs(kwargs: Mapping[str, Any]) -> dict[str, Any]:
-    # TOML has no tuples; torcheeg expects tuples for sizes (grid_size=(9, 9)).
-    return {k: tuple(v) if isinstance(v, list) else v for k, v in kwargs.items()}
+def _plain_kwargs(kwargs: Mapping[str, Any], cls: type | None = None) -> dict[str, Any]:
+    """JSON and TOML have no tuples; torcheeg expects tuples for sizes (``grid_size=(9, 9)``). A list becomes a
+    tuple unless the class's signature says list (a list default or annotation); nested lists too."""
+    wants_list: set[str] = set()
+    if cls is not None:
+        try:
+            params = inspect.signature(cls.__init__).parameters
+        except (TypeError, ValueError):
+            params = {}
+        for k, p in params.items():
+            ann = str(p.annotation).lower()
+            if isinstance(p.default, list) or ann.startswith(("list", "typing.list", "<class 'list'>")):
+                wants_list.add(k)
+
+    def conv(v: Any, as_list: bool) -> Any:
+        if isinstance(v, (list, tuple)):
+            items = [conv(i, False) for i in v]
+            return items if as_list else tuple(items)
+        return v
+
+    return {k: conv(v, k in wants_list) for k, v in kwargs.items()}
 
 
-def build_model(arch: str, kwargs: Mapping[str, Any] | None = None) -> nn.Module:
-    """Instantiate ``arch`` with ``kwargs``, in eval mode, with max-norm layers made plain."""
+def build_model(arch: str, kwargs: Mapping[str, Any] | None = None, *, plain: bool = True) -> nn.Module:
+    """Instantiate ``arch`` with ``kwargs``, in eval mode, with max-norm and parametrized layers made plain
+    (``plain=False`` leaves them, to load a state_dict saved with parametrizations first: then ``make_plain``)."""
     cls = resolve_arch(arch)
-    kw = _plain_kwargs(kwargs or {})
+    kw = _plain_kwargs(kwargs or {}, cls)
     try:
         model = cls(**kw)
     except TypeError as err:
@@ -103,9 +148,49 @@ def build_model(arch: str, kwargs: Mapping[str, Any] | None = None) -> nn.Module
     except Exception as err:  # torcheeg bugs surface here (e.g. ATCNet's eps=False)
         raise ConfigError(f"{arch} failed to build with {kw}: {type(err).__name__}: {err}",
                           fix="check the architecture's arguments") from None
+    if plain:
+        make_plain(model)
+    return model.eval()
+
+
+def make_plain(model: nn.Module) -> nn.Module:
+    """Bake parametrizations and weight norm, make max-norm layers plain, swap in traceable forwards."""
+    bake_parametrizations(model)
     sanitize_maxnorm(model)
     make_traceable(model)
-    return model.eval()
+    return model
+
+
+def bake_parametrizations(model: nn.Module) -> list[str]:
+    """Replace parametrized weights (``torch.nn.utils.parametrize``: max-norm, weight norm, spectral norm) and
+    hook-based weight/spectral norm by plain tensors holding the value forward would compute. A max-norm
+    parametrization (one with a ``max_norm`` attribute, as in braindecode) is remembered on the layer so
+    recovery re-applies it after each step (``apply_maxnorm``)."""
+    from torch.nn.utils import parametrize
+
+    baked = []
+    for name, m in list(model.named_modules()):
+        if parametrize.is_parametrized(m):
+            for tensor_name in list(m.parametrizations.keys()):
+                limits = [getattr(p, "max_norm", None) for p in m.parametrizations[tensor_name]]
+                limit = next((float(v) for v in limits if isinstance(v, (int, float))), None)
+                parametrize.remove_parametrizations(m, tensor_name, leave_parametrized=True)
+                if limit is not None and tensor_name == "weight":
+                    m._eegdeploy_max_norm = limit
+                baked.append(f"{name}.{tensor_name}".lstrip("."))
+        for hook in list(getattr(m, "_forward_pre_hooks", {}).values()):
+            kind = type(hook).__name__
+            if kind in ("WeightNorm", "SpectralNorm"):
+                with torch.no_grad():
+                    weight = getattr(m, hook.name).detach().clone()
+                if kind == "WeightNorm":
+                    torch.nn.utils.remove_weight_norm(m, hook.name)
+                else:
+                    torch.nn.utils.remove_spectral_norm(m, hook.name)
+                with torch.no_grad():
+                    getattr(m, hook.name).copy_(weight)
+                baked.append(f"{name}.{hook.name}".lstrip("."))
+    return baked
 
 
 def _fbcnet_forward(self: nn.Module, x: torch.Tensor) -> torch.Tensor:

@@ -16,10 +16,11 @@ from eegdeploy.prune.methods import (METHODS, Method, MethodConfig, make_config,
 from eegdeploy.prune.plan import PrunePlan
 from eegdeploy.prune.surgery import (SLIM_TOLERANCE, apply_masks, check_slim, cut_layer, layer_masks, removed_units,
                                      slim, verify_slim)
+from eegdeploy.prune.rules import ChannelRule, register_channel_rule
 from eegdeploy.prune.trace import Analysis, ChannelGroup, analyse, channel_groups
 
 __all__ = [
-    "BNSparsity", "KeepMasks", "KeepStructure", "NSFP", "NSFPConfig", "SFP", "SFPConfig", "SoftFilterPrune", "UWMP",
+    "BNSparsity", "ChannelRule", "register_channel_rule", "KeepMasks", "KeepStructure", "NSFP", "NSFPConfig", "SFP", "SFPConfig", "SoftFilterPrune", "UWMP",
     "UWMPConfig", "dead_channel_plan",
     "LFP", "METHODS", "MethodConfig", "method_analysis", "SLIM_TOLERANCE", "Analysis", "BNScaleImportance", "ChannelGroup", "Importance",
     "L1Importance", "L2Importance", "LFPConfig", "check_slim", "cut_layer", "layer_masks", "Method", "PrunePlan", "analyse", "apply_masks", "channel_groups",

@@ -209,6 +209,7 @@ def plan_from_scores(analysis: Analysis, scores: dict[str, torch.Tensor], ratio:
     """
     if scope not in SCOPES:
         raise unknown_name("scope", scope, SCOPES)
+    analysis.require_prunable()
     groups = {g.name: g for g in analysis.groups}
     plan = PrunePlan(method=method, ratio=float(ratio), input_shape=analysis.input_shape)
     for g in analysis.groups:

@@ -1,18 +1,25 @@
 """Applying a plan: zeroing (the "pruned" model) and physical removal (the "slim" model).
 
-Both work from the same channel analysis, so they agree by construction: ``apply_masks`` zeroes the removed
-channels' filters, biases and BatchNorm affine parameters *and* the consumers' weights that read them, so the
-removed channels cannot influence anything downstream whatever value they carry (an activation with f(0) != 0
-included); ``slim`` cuts the same rows and columns out and rebuilds each layer smaller. The invariant
-``slim(m, plan)(x) == apply_masks(copy(m), plan)(x)`` holds up to float summation order and is checked.
+Both work from the same channel analysis, so they agree by construction. The analysis says, for every parameter
+and buffer axis, which unit each position belongs to. ``apply_masks`` zeroes every *parameter* position of a
+removed unit: the filters, biases and norm affine parameters that produce it *and* the consumers' weights that
+read it, so a removed channel cannot influence anything downstream whatever value it carries (an activation
+with f(0) != 0 included). A LayerNorm over channels that lose some gets a hook that normalises over the kept
+ones only, which is what the slim LayerNorm computes. ``slim`` cuts the same positions out of parameters and
+buffers, then rewrites the attributes ``forward`` reads (``out_channels``, ``groups``, ``normalized_shape``,
+head counts...). The invariant ``slim(m, plan)(x) == apply_masks(copy(m), plan)(x)`` holds up to float
+summation order and is checked.
 """
 
 from __future__ import annotations
 
 import copy
+from typing import Any
+
 import numpy as np
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 from eegdeploy.errors import ConfigError, ParityError
 from eegdeploy.prune.plan import PrunePlan
@@ -62,14 +69,51 @@ def _keep_mask(analysis: Analysis, slots: np.ndarray | None, removed: set[int]) 
 
 
 def layer_masks(analysis: Analysis, plan: PrunePlan) -> dict[str, tuple[np.ndarray | None, np.ndarray | None]]:
-    """For every conv/linear/norm layer, boolean keep masks over its input and output channels (None: all kept)."""
+    """For every layer the analysis records, boolean keep masks over its input and output channels (None: all
+    kept). Slimming itself cuts parameter axes (``slim``); this per-layer view serves latency tables."""
     removed = removed_units(analysis, plan)
     return {name: (_keep_mask(analysis, lay.in_slots, removed), _keep_mask(analysis, lay.out_slots, removed))
             for name, lay in analysis.layers.items()}
 
 
+def _tensor_masks(analysis: Analysis, removed: set[int]) -> dict[str, dict[int, np.ndarray]]:
+    """fqn -> axis -> keep mask, for the axes that lose positions."""
+    out: dict[str, dict[int, np.ndarray]] = {}
+    for fqn, axes in analysis.params.items():
+        for axis, slots in axes.items():
+            keep = _keep_mask(analysis, slots, removed)
+            if keep is not None and not keep.all():
+                out.setdefault(fqn, {})[axis] = keep
+    return out
+
+
+def _get(model: nn.Module, fqn: str) -> tuple[nn.Module, str, Any]:
+    owner, _, leaf = fqn.rpartition(".")
+    mod = model.get_submodule(owner) if owner else model
+    return mod, leaf, getattr(mod, leaf)
+
+
+class _KeptLayerNorm:
+    """Forward hook: a LayerNorm normalising over the kept channels only (what the slim LayerNorm computes)."""
+
+    eegdeploy_mask_hook = True  # the analysis ignores it: it is masking, not the model's structure
+
+    def __init__(self, keep: np.ndarray) -> None:
+        self.keep = torch.from_numpy(np.flatnonzero(keep))
+
+    def __call__(self, m: nn.LayerNorm, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> torch.Tensor:
+        x = inputs[0]
+        k = self.keep.to(x.device)
+        w = m.weight[k] if m.weight is not None else None
+        b = m.bias[k] if getattr(m, "bias", None) is not None else None
+        y = torch.zeros_like(output)
+        y[..., k] = F.layer_norm(x.index_select(-1, k), (len(k),), w, b, m.eps)
+        return y
+
+
 @torch.no_grad()
-def apply_masks(model: nn.Module, plan: PrunePlan, example: torch.Tensor | None = None) -> nn.Module:
+def apply_masks(model: nn.Module, plan: PrunePlan, example: torch.Tensor | None = None, *,
+                analysis: Analysis | None = None) -> nn.Module:
     """Zero in place what ``plan`` removes; returns ``model`` (the pruned, still dense model)."""
     if plan.kind == "unstructured":
         params = dict(model.named_parameters())
@@ -79,25 +123,86 @@ def apply_masks(model: nn.Module, plan: PrunePlan, example: torch.Tensor | None 
                                   fix="make the plan for this model")
             params[name].mul_(mask.to(params[name].dtype))
         return model
-    analysis = analyse(model, _example(model, plan, example))
-    for name, (keep_in, keep_out) in layer_masks(analysis, plan).items():
-        lay = analysis.layers[name]
-        m = model.get_submodule(name)
-        if lay.kind == "norm":
-            if keep_out is not None and not keep_out.all() and m.affine:
-                drop = torch.from_numpy(~keep_out)
-                m.weight[drop] = 0
-                m.bias[drop] = 0
+    analysis = analysis or analyse(model, _example(model, plan, example))
+    removed = removed_units(analysis, plan)
+    params = dict(model.named_parameters())
+    for fqn, axes in _tensor_masks(analysis, removed).items():
+        if fqn not in params:  # buffers (running statistics) are left: the affine parameters are zero
             continue
-        if keep_out is not None and not keep_out.all():
-            drop = torch.from_numpy(~keep_out)
-            m.weight[drop] = 0
-            if m.bias is not None:
-                m.bias[drop] = 0
-        depthwise = lay.kind == "conv" and m.groups > 1
-        if keep_in is not None and not keep_in.all() and not depthwise:
-            m.weight[:, torch.from_numpy(~keep_in)] = 0
+        p = params[fqn]
+        for axis, keep in axes.items():
+            idx = [slice(None)] * p.dim()
+            idx[axis] = torch.from_numpy(~keep)
+            p[tuple(idx)] = 0
+    for name, lay in analysis.layers.items():
+        m = model.get_submodule(name) if name else model
+        keep_in = _keep_mask(analysis, lay.in_slots, removed)
+        keep_out = _keep_mask(analysis, lay.out_slots, removed)
+        if lay.kind == "layernorm" and keep_in is not None and not keep_in.all():
+            for h in [k for k, v in m._forward_hooks.items() if isinstance(v, _KeptLayerNorm)]:
+                del m._forward_hooks[h]
+            m.register_forward_hook(_KeptLayerNorm(keep_in))
+        elif lay.kind == "custom":
+            rule = getattr(lay, "rule")
+            if keep_out is not None and lay.out_slots is not lay.in_slots and not keep_out.all():
+                rule.mask_out(m, torch.from_numpy(np.flatnonzero(~keep_out)))
+            if keep_in is not None and not keep_in.all():
+                rule.mask_in(m, torch.from_numpy(np.flatnonzero(~keep_in)))
     return model
+
+
+@torch.no_grad()
+def _cut_tensors(model: nn.Module, masks: dict[str, dict[int, np.ndarray]]) -> None:
+    for fqn, axes in masks.items():
+        mod, leaf, t = _get(model, fqn)
+        new = t.detach()
+        for axis, keep in axes.items():
+            new = new.index_select(axis, torch.from_numpy(np.flatnonzero(keep)))
+        if isinstance(t, nn.Parameter):
+            setattr(mod, leaf, nn.Parameter(new.clone(), requires_grad=t.requires_grad))
+        else:
+            setattr(mod, leaf, new.clone())
+
+
+def _fix_attributes(model: nn.Module, analysis: Analysis, removed: set[int]) -> None:
+    """Rewrite what forward reads to the new sizes."""
+    for name, lay in analysis.layers.items():
+        m = model.get_submodule(name) if name else model
+        keep_in = _keep_mask(analysis, lay.in_slots, removed)
+        keep_out = _keep_mask(analysis, lay.out_slots, removed)
+        if lay.kind == "conv":
+            old_out, old_groups = m.out_channels, m.groups
+            m.out_channels = int(m.weight.shape[0])
+            if old_groups > 1 and lay.groups_mode == "whole":
+                m.groups = m.out_channels // (old_out // old_groups)
+            m.in_channels = int(m.weight.shape[1]) * m.groups
+        elif lay.kind == "linear":
+            m.out_features, m.in_features = (int(s) for s in m.weight.shape)
+        elif lay.kind == "norm":
+            ref = m.weight if getattr(m, "weight", None) is not None else m.running_mean
+            if ref is not None:
+                m.num_features = int(ref.shape[0])
+        elif lay.kind == "layernorm" and keep_in is not None:
+            m.normalized_shape = (int(keep_in.sum()),)
+        elif lay.kind == "groupnorm" and keep_in is not None:
+            cpg = m.num_channels // m.num_groups
+            m.num_channels = int(keep_in.sum())
+            m.num_groups = m.num_channels // cpg
+        elif lay.kind == "rnn":
+            m.input_size = int(m.weight_ih_l0.shape[1])
+        elif lay.kind == "custom":
+            rule = getattr(lay, "rule")
+            if keep_out is not None and lay.out_slots is not lay.in_slots and not keep_out.all():
+                rule.prune_out(m, torch.from_numpy(np.flatnonzero(keep_out)))
+            if keep_in is not None and not keep_in.all():
+                rule.prune_in(m, torch.from_numpy(np.flatnonzero(keep_in)))
+    for fx_ in analysis.fixups:
+        keep = _keep_mask(analysis, fx_.blocks, removed)
+        m = model.get_submodule(fx_.module) if fx_.module else model
+        setattr(m, fx_.attr, int(keep.sum()))
+    for m in model.modules():
+        if isinstance(m, nn.Embedding):
+            m.embedding_dim = int(m.weight.shape[1])
 
 
 def _index(mask: np.ndarray | None, n: int) -> torch.Tensor:
@@ -150,11 +255,18 @@ def slim(model: nn.Module, plan: PrunePlan, example: torch.Tensor | None = None,
     out = copy.deepcopy(model).eval()
     if plan.kind == "unstructured":
         return apply_masks(out, plan)
-    analysis = analyse(out, x)
-    for name, (keep_in, keep_out) in layer_masks(analysis, plan).items():
-        cut_layer(out.get_submodule(name), analysis.layers[name].kind, keep_in, keep_out)
+    analysis = analyse(model, x)  # the original's graph (cached from planning); cuts are made by name on the copy
+    removed = removed_units(analysis, plan)
+    _cut_tensors(out, _tensor_masks(analysis, removed))
+    _fix_attributes(out, analysis, removed)
     if verify:
-        verify_slim(model, out, plan, x)
+        try:
+            verify_slim(model, out, plan, x, analysis=analysis)
+        except ParityError:
+            raise
+        except Exception as err:  # the slim model does not run: an attribute forward reads was not rewritten
+            raise ParityError(f"the slim model does not run ({type(err).__name__}: {str(err)[:160]})",
+                              fix="report this with the model; meanwhile keep the offending layer with --keep") from None
     return out
 
 
@@ -179,9 +291,13 @@ def check_slim(slim_model: nn.Module, reference: nn.Module, inputs: torch.Tensor
 
 
 def verify_slim(model: nn.Module, slim_model: nn.Module, plan: PrunePlan, example: torch.Tensor,
-                inputs: torch.Tensor | None = None) -> float:
+                inputs: torch.Tensor | None = None, *, analysis: Analysis | None = None) -> float:
     """max |slim(x) - pruned(x)| over random inputs of the example's shape; a ParityError above the tolerance."""
-    pruned = apply_masks(copy.deepcopy(model).eval(), plan, example)
+    pruned = apply_masks(copy.deepcopy(model).eval(), plan, example, analysis=analysis)
     gen = torch.Generator().manual_seed(0)
     x = inputs if inputs is not None else torch.randn((8, *example.shape[1:]), generator=gen)
     return check_slim(slim_model, pruned, x)
+
+
+def plan_summary(plan: PrunePlan) -> dict[str, Any]:
+    return {g: f"{len(k)}/{plan.sizes[g]}" for g, k in plan.keep.items()}

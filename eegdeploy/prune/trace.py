@@ -1,435 +1,248 @@
 """Channel dependency analysis: which channels of which layers must be removed together.
 
-The model is traced with torch.fx and run once on an example so every value has a shape. Every channel of every
-tensor gets a *slot*; operations relate slots:
-- a conv or linear layer *produces* fresh slots for its output channels and *consumes* its input's;
-- BatchNorm, activations, pooling, padding, dropout and other per-channel ops pass slots through;
-- a depthwise conv (groups == in_channels, output = D·input) ties each input channel to its D outputs, so EEGNet's
-  F1·D layout is pruned in whole groups;
-- residual additions and concatenation along a non-channel axis (TSCeption's branches) tie slots one to one;
-  concatenation along the channel axis lays slots side by side;
-- flatten/reshape into a linear layer maps each channel to its block of features.
+The model is captured as an ATen graph (``capture.py``: ``torch.export``, with ``torch.fx`` as a fallback) on an
+example input, so every value has a shape. Every axis of every tensor that carries removable channels has an
+array of *slots*, one per position; other axes (batch, time, tokens, the model's input) are *untracked* and stay
+whole. Parameters and buffers get slots on every axis. Operations relate slots through *op rules*
+(``rules.py``, a registry users can extend):
+- a conv or linear layer *produces*: its output channels are its weight's axis-0 slots, and its input channels
+  are tied to its weight's input axis;
+- BatchNorm/LayerNorm/InstanceNorm, activations, pooling, dropout and other per-channel ops pass slots through
+  and tie them to their parameters; GroupNorm and grouped convs tie whole groups; a depthwise conv
+  (groups == in_channels, output = D·input) ties each input channel to its D outputs (EEGNet's F1·D layout);
+- elementwise ops tie the slots of their operands one to one (residual additions, gates, positional
+  embeddings), broadcasting where an operand has size 1;
+- axis moves (permute, transpose, reshape, flatten, einops) carry slots to their new axes; a reshape that
+  merges the channel axis with untracked axes repeats them in blocks (flatten into a linear layer), one that
+  splits channels into blocks ties each block into one unit (attention heads, ``b n (h d) -> b h n d``);
+- matmul/einsum/attention tie batch-like axes and freeze a contracted channel axis.
 Tied slots form a *unit* (union-find); a unit is removed as a whole. A unit is frozen (never removed) when it
-reaches the model output (the classifier), a layer matching a keep pattern, or an operation the analysis does not
-understand, with the reason recorded, so an unknown op makes a layer unprunable instead of silently wrong.
+reaches the model output (the classifier), a layer matching a keep pattern, or an operation no rule understands,
+with the reason recorded, so an unknown op makes a layer unprunable instead of silently wrong.
 Units produced by the same layers form a *group*, named after its first producer: the level at which methods
 rank and plans keep channels.
 """
 
 from __future__ import annotations
 
-import operator
-from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 import numpy as np
 import torch
 import torch.fx as fx
 import torch.nn as nn
-import torch.nn.functional as F
-from torch.fx.passes.shape_prop import ShapeProp
 
 from eegdeploy.config import compile_patterns, matches_any
 from eegdeploy.errors import UnsupportedLayerError
+from eegdeploy.prune.capture import Captured, capture, module_stack, value_shape
+from eegdeploy.prune.units import Analysis, ChannelGroup, Fixup, Layer, UnionFind, build_groups
 
-CONV = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
-NORM = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
-PASS_MODULES = (
-    nn.ReLU, nn.ReLU6, nn.ELU, nn.LeakyReLU, nn.SELU, nn.GELU, nn.SiLU, nn.Tanh, nn.Sigmoid, nn.Softplus,
-    nn.Hardtanh, nn.Hardswish, nn.Mish, nn.CELU, nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d,
-    nn.AlphaDropout, nn.Identity, nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d, nn.AvgPool1d, nn.AvgPool2d,
-    nn.AvgPool3d, nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool3d, nn.AdaptiveMaxPool1d,
-    nn.AdaptiveMaxPool2d, nn.ZeroPad1d, nn.ZeroPad2d, nn.ConstantPad1d, nn.ConstantPad2d, nn.ConstantPad3d,
-    nn.ReflectionPad1d, nn.ReflectionPad2d, nn.ReplicationPad1d, nn.ReplicationPad2d, nn.Upsample,
-    nn.LPPool1d, nn.LPPool2d,
-)
-PASS_FUNCTIONS = {
-    F.relu, F.relu6, F.elu, F.leaky_relu, F.selu, F.gelu, F.silu, F.mish, F.hardtanh, F.softplus, torch.relu,
-    torch.tanh, torch.sigmoid, F.dropout, F.dropout1d, F.dropout2d, F.avg_pool1d, F.avg_pool2d, F.max_pool1d,
-    F.max_pool2d, F.adaptive_avg_pool1d, F.adaptive_avg_pool2d, F.pad, torch.abs, torch.square, torch.log,
-    torch.exp, torch.sqrt, torch.pow, torch.clamp, torch.log1p, operator.neg, torch.neg,
-}
-PASS_METHODS = {"relu", "abs", "pow", "log", "exp", "sqrt", "square", "clamp", "contiguous", "float", "sigmoid",
-                "tanh", "neg", "log1p", "clone", "detach", "to", "type_as"}
-BINARY = {operator.add, operator.sub, operator.mul, operator.truediv, torch.add, torch.sub, torch.mul, torch.div}
-BINARY_METHODS = {"add", "sub", "mul", "div"}
-RESHAPE = {"flatten", "view", "reshape", "squeeze", "unsqueeze"}
+Axes = list  # per-axis: np.ndarray of slots, or None (untracked)
 
 
-class _Tracer(fx.Tracer):
-    def is_leaf_module(self, m: nn.Module, qualname: str) -> bool:
-        if isinstance(m, CONV + NORM + (nn.Linear, nn.Flatten) + PASS_MODULES):
-            return True
-        return super().is_leaf_module(m, qualname)
+class Multi(list):
+    """The value of an op returning several tensors (split, chunk, max with indices, lstm)."""
 
 
-class _UF:
-    def __init__(self) -> None:
-        self.parent: list[int] = []
-
-    def new(self, n: int) -> np.ndarray:
-        start = len(self.parent)
-        self.parent.extend(range(start, start + n))
-        return np.arange(start, start + n)
-
-    def find(self, a: int) -> int:
-        p = self.parent
-        while p[a] != a:
-            p[a] = p[p[a]]
-            a = p[a]
-        return a
-
-    def union(self, a: int, b: int) -> None:
-        ra, rb = self.find(int(a)), self.find(int(b))
-        if ra != rb:
-            self.parent[max(ra, rb)] = min(ra, rb)
+def op_name(node: fx.Node) -> str:
+    """``aten.conv2d.default`` -> ``conv2d``; Python callables by their name."""
+    t = node.target
+    s = str(t)
+    if s.startswith("aten."):
+        return s.split(".")[1]
+    return getattr(t, "__name__", s)
 
 
-@dataclass
-class Layer:
-    """One module call: the slots of its input channels (or features) and of its output channels."""
+class Walker:
+    """Walks a captured graph once, applying the op rule of each node. Rules use the helpers below."""
 
-    name: str
-    module: nn.Module
-    in_slots: np.ndarray | None
-    out_slots: np.ndarray | None
-    kind: str  # conv | linear | norm
-
-
-@dataclass
-class ChannelGroup:
-    """Channels that are pruned together, ranked together and kept by index in a plan."""
-
-    name: str
-    size: int  # units (removable channels of the first producer)
-    producers: list[str]
-    members: list[str]
-    prunable: bool
-    reason: str = ""
-    units: list[int] = field(default_factory=list)  # unit roots, in the first producer's channel order
-
-
-@dataclass
-class Analysis:
-    layers: dict[str, Layer]
-    groups: list[ChannelGroup]
-    unit_of: np.ndarray  # slot -> unit root
-    frozen: dict[int, str]  # unit root -> reason
-    input_shape: tuple[int, ...]
-
-    def group(self, name: str) -> ChannelGroup:
-        for g in self.groups:
-            if g.name == name:
-                return g
-        from eegdeploy.errors import ConfigError
-
-        raise ConfigError(f"the plan names group {name!r}, which this model does not have",
-                          fix="make the plan for this model (eegdeploy inspect lists its groups)")
-
-    def producer_rows(self, group: ChannelGroup, layer: str) -> list[np.ndarray]:
-        """For each unit of the group, the output-channel indices of ``layer`` that belong to it."""
-        lay = self.layers[layer]
-        units = self.unit_of[lay.out_slots]
-        return [np.flatnonzero(units == u) for u in group.units]
-
-
-def _shape(node: Any) -> tuple[int, ...] | None:
-    meta = node.meta.get("tensor_meta") if isinstance(node, fx.Node) else None
-    return tuple(meta.shape) if meta is not None and hasattr(meta, "shape") else None
-
-
-def trace(model: nn.Module) -> fx.GraphModule:
-    try:
-        graph = _Tracer().trace(model)
-    except Exception as err:  # fx raises many types for data-dependent control flow
-        raise UnsupportedLayerError(
-            f"cannot trace {type(model).__name__} for channel analysis ({type(err).__name__}: {str(err)[:120]})",
-            fix="avoid data-dependent Python control flow in forward (torch.where instead of if) so it can be traced") from None
-    return fx.GraphModule(model, graph)
-
-
-def analyse(model: nn.Module, example: torch.Tensor, *, keep: Sequence[str] = ()) -> Analysis:
-    """Trace ``model`` on ``example`` and work out its channel units and groups (model is not modified)."""
-    was_training = model.training
-    model.eval()
-    try:
-        gm = trace(model)
-        with torch.no_grad():
-            ShapeProp(gm).propagate(example)
-    except UnsupportedLayerError:
-        raise
-    except Exception as err:
-        raise UnsupportedLayerError(f"cannot run {type(model).__name__} symbolically on input "
-                                    f"{tuple(example.shape)} ({type(err).__name__}: {str(err)[:120]})",
-                                    fix="check --input-shape; see docs/slimming.md for supported operations") from None
-    finally:
-        model.train(was_training)
-    return _Walker(gm, keep).run(tuple(example.shape[1:]))
-
-
-class _Walker:
-    def __init__(self, gm: fx.GraphModule, keep: Sequence[str]) -> None:
-        self.gm = gm
-        self.modules = dict(gm.named_modules())
-        self.uf = _UF()
-        self.slots: dict[fx.Node, np.ndarray | None] = {}
-        self.reasons: dict[int, str] = {}  # slot -> why frozen
+    def __init__(self, cap: Captured, model: nn.Module, keep: Sequence[str]) -> None:
+        self.cap = cap
+        self.model = model
+        self.modules = dict(model.named_modules())
+        self.uf = UnionFind()
+        self.val: dict[fx.Node, Any] = {}
+        self.reasons: dict[int, str] = {}
+        self.params: dict[str, dict[int, np.ndarray]] = {}
+        self.param_of: dict[fx.Node, str] = {}
         self.layers: dict[str, Layer] = {}
         self.order: list[str] = []
+        self.fixups: list[Fixup] = []
         self.keep = compile_patterns(list(keep))
-        self.calls: dict[str, int] = {}
+        self.node: fx.Node | None = None
+
+    # -- helpers for rules -----------------------------------------------------------------------------------
+    def fresh(self, n: int) -> np.ndarray:
+        return self.uf.new(n)
 
     def freeze(self, slots: np.ndarray | None, reason: str) -> None:
         if slots is None:
             return
-        for s in slots:
+        for s in np.asarray(slots).ravel():
             self.reasons.setdefault(int(s), reason)
 
-    def fresh(self, n: int, reason: str | None = None) -> np.ndarray:
-        s = self.uf.new(n)
-        if reason:
-            self.freeze(s, reason)
-        return s
+    def freeze_value(self, value: Any, reason: str) -> None:
+        if isinstance(value, Multi):
+            for v in value:
+                self.freeze_value(v, reason)
+        elif isinstance(value, list):
+            for a in value:
+                self.freeze(a, reason)
 
-    def tie(self, a: np.ndarray, b: np.ndarray) -> None:
+    def is_frozen(self, slots: np.ndarray) -> bool:
+        roots = {self.uf.find(s) for s in self.reasons}
+        return all(self.uf.find(int(s)) in roots for s in slots)
+
+    def tie(self, a: np.ndarray | None, b: np.ndarray | None, reason: str = "") -> np.ndarray | None:
+        """Tie two axes position by position; an untracked side freezes the other. Returns the tied axis."""
+        if a is None or b is None:
+            self.freeze(a if b is None else b, reason or f"meets an untracked axis at {self.where()}")
+            return None
+        if len(a) != len(b):
+            self.freeze(a, reason or f"axes of different sizes at {self.where()}")
+            self.freeze(b, reason or f"axes of different sizes at {self.where()}")
+            return None
         for x, y in zip(a, b):
             self.uf.union(x, y)
+        return a
 
-    def arg_slots(self, a: Any) -> np.ndarray | None:
-        return self.slots.get(a) if isinstance(a, fx.Node) else None
+    def tie_all(self, axes: list[np.ndarray | None], reason: str = "") -> np.ndarray | None:
+        if not axes:
+            return None
+        out = axes[0]
+        for b in axes[1:]:
+            out = self.tie(out, b, reason) if out is not None else self.tie(b, None, reason)
+        if out is None:
+            for a in axes:
+                self.freeze(a, reason or f"meets an untracked axis at {self.where()}")
+        return out
 
-    def unknown(self, node: fx.Node, what: str) -> np.ndarray | None:
-        reason = f"unsupported operation {what} at {node.name}"
+    def get(self, arg: Any) -> Any:
+        return self.val.get(arg) if isinstance(arg, fx.Node) else None
+
+    def shape(self, arg: Any) -> tuple[int, ...] | None:
+        return value_shape(arg)
+
+    def where(self) -> str:
+        n = self.node
+        if n is None:
+            return "?"
+        stack = module_stack(n)
+        mod = stack[-1] if stack else ""
+        return f"{n.name}" + (f" in {mod}" if mod else "")
+
+    def owner(self, fqn: str) -> str:
+        return fqn.rsplit(".", 1)[0] if "." in fqn else ""
+
+    def param_name(self, arg: Any) -> str | None:
+        return self.param_of.get(arg) if isinstance(arg, fx.Node) else None
+
+    def add_layer(self, name: str, kind: str, in_slots: np.ndarray | None, out_slots: np.ndarray | None,
+                  producer: bool, groups_mode: str = "") -> None:
+        if name in self.layers or name not in self.modules:
+            return
+        self.layers[name] = Layer(name, self.modules[name], in_slots, out_slots, kind, groups_mode)
+        if producer:
+            if matches_any(name, self.keep):
+                self.freeze(out_slots, f"{name} matches a keep pattern")
+            self.order.append(name)
+
+    def unknown(self, node: fx.Node, what: str | None = None) -> Any:
+        reason = f"unsupported operation {what or op_name(node)} at {self.where()}"
         for a in node.all_input_nodes:
-            self.freeze(self.slots.get(a), reason)
-        shp = _shape(node)
-        return self.fresh(shp[1], reason) if shp and len(shp) >= 2 else None
+            self.freeze_value(self.val.get(a), reason)
+        return self.untracked(node)
 
+    def untracked(self, node: fx.Node) -> Any:
+        val = node.meta.get("val")
+        if isinstance(val, (list, tuple)):
+            return Multi([[None] * v.dim() if isinstance(v, torch.Tensor) else None for v in val])
+        if isinstance(val, torch.Tensor):
+            return [None] * val.dim()
+        return None
+
+    # -- the walk --------------------------------------------------------------------------------------------
     def run(self, input_shape: tuple[int, ...]) -> Analysis:
-        for node in self.gm.graph.nodes:
-            self.slots[node] = self.visit(node)
-        unit_of = np.array([self.uf.find(i) for i in range(len(self.uf.parent))], dtype=np.int64)
+        from eegdeploy.prune.rules import RULES, module_rule_for
+
+        for node in self.cap.graph.nodes:
+            self.node = node
+            if node.op == "placeholder":
+                shp = self.shape(node)
+                if node.name in self.cap.tensors:
+                    fqn = self.cap.tensors[node.name]
+                    self.param_of[node] = fqn
+                    axes = [self.fresh(n) for n in (shp or ())]
+                    self.params[fqn] = dict(enumerate(axes))
+                    self.val[node] = axes
+                else:
+                    self.val[node] = [None] * len(shp) if shp is not None else None
+                continue
+            if node.op == "output":
+                for a in node.all_input_nodes:
+                    self.freeze_value(self.val.get(a), "model output (classifier)")
+                continue
+            if node.op != "call_function":
+                self.val[node] = self.unknown(node, node.op)
+                continue
+            custom = module_rule_for(self, node)
+            if custom is not None:
+                self.val[node] = custom
+                continue
+            rule = RULES.get(op_name(node))
+            self.val[node] = rule(self, node) if rule is not None else self.unknown(node)
+        unit_of = self.uf.roots()
         frozen: dict[int, str] = {}
         for s, r in self.reasons.items():
             frozen.setdefault(int(unit_of[s]), r)
-        return Analysis(self.layers, self._groups(unit_of, frozen), unit_of, frozen, input_shape)
+        groups = build_groups(self.layers, self.order, unit_of, frozen)
+        _name_kinds(groups, self.layers)
+        return Analysis(self.layers, groups, unit_of, frozen, input_shape, self.params, self.fixups, "export")
 
-    def visit(self, node: fx.Node) -> np.ndarray | None:
-        shp = _shape(node)
-        if node.op == "placeholder":
-            return self.fresh(shp[1], "model input") if shp and len(shp) >= 2 else None
-        if node.op == "output":
-            for a in node.all_input_nodes:
-                self.freeze(self.slots.get(a), "model output (classifier)")
-            return None
-        if node.op == "get_attr":
-            return self.fresh(shp[1], f"parameter {node.target} used directly") if shp and len(shp) >= 2 else None
-        if node.op == "call_module":
-            return self.visit_module(node, self.modules[str(node.target)], shp)
-        if node.op == "call_function":
-            return self.visit_function(node, node.target, shp)
-        if node.op == "call_method":
-            return self.visit_method(node, str(node.target), shp)
-        return self.unknown(node, node.op)
 
-    # -- modules ---------------------------------------------------------------------------------------------
-    def visit_module(self, node: fx.Node, m: nn.Module, shp: tuple[int, ...] | None) -> np.ndarray | None:
-        name = str(node.target)
-        self.calls[name] = self.calls.get(name, 0) + 1
-        x = self.arg_slots(node.args[0]) if node.args else None
-        if self.calls[name] > 1 and isinstance(m, CONV + NORM + (nn.Linear,)):
-            self.freeze(x, f"{name} is called more than once")
-            self.freeze(self.layers[name].out_slots, f"{name} is called more than once")
-            self.freeze(self.layers[name].in_slots, f"{name} is called more than once")
-            return self.fresh(shp[1], f"{name} is called more than once") if shp and len(shp) >= 2 else None
-        if isinstance(m, CONV):
-            return self.visit_conv(node, name, m, x)
-        if isinstance(m, nn.Linear):
-            in_shape = _shape(node.args[0])
-            if in_shape is None or len(in_shape) != 2:
-                self.freeze(x, f"{name} applied to a {len(in_shape or ())}-D tensor")
-                out = self.fresh(m.out_features, f"{name} applied to a {len(in_shape or ())}-D tensor")
-            else:
-                out = self.fresh(m.out_features)
-            self._producer(name, m, x, out, "linear")
-            return out
-        if isinstance(m, NORM):
-            self.layers[name] = Layer(name, m, x, x, "norm")
-            return x
-        if isinstance(m, PASS_MODULES):
-            return self._passthrough(node, x, shp)
-        if isinstance(m, nn.Flatten):
-            return self._reshape(node, x, shp)
-        if not any(True for _ in m.parameters(recurse=False)) and not list(m.children()):
-            return self.unknown(node, type(m).__name__)
-        return self.unknown(node, f"module {type(m).__name__} with parameters")
+def _name_kinds(groups: list[ChannelGroup], layers: dict[str, Layer]) -> None:
+    for g in groups:
+        lay = layers[g.producers[0]]
+        if lay.kind == "linear" and lay.out_slots is not None and len(lay.out_slots) > g.size > 0 and \
+                len(lay.out_slots) % g.size == 0 and len(set(lay.out_slots.tolist())) == len(lay.out_slots):
+            g.kind = "heads"  # several output features per unit: blocks of attention heads
+        elif lay.kind == "linear" and len(g.producers) > 2:
+            g.kind = "embedding"
+        elif lay.kind == "linear":
+            g.kind = "hidden"
 
-    def _producer(self, name: str, m: nn.Module, x: np.ndarray | None, out: np.ndarray, kind: str) -> None:
-        if matches_any(name, self.keep):
-            self.freeze(out, f"{name} matches a keep pattern")
-        self.layers[name] = Layer(name, m, x, out, kind)
-        self.order.append(name)
 
-    def visit_conv(self, node: fx.Node, name: str, m: nn.Module, x: np.ndarray | None) -> np.ndarray:
-        g = m.groups
-        if x is None or len(x) != m.in_channels:
-            out = self.fresh(m.out_channels, f"{name}: input channels not tracked")
-            self.freeze(x, f"{name}: input channels not tracked")
-        elif g == 1:
-            out = self.fresh(m.out_channels)
-        elif g == m.in_channels:  # depthwise, depth multiplier D = out / in
-            d = m.out_channels // m.in_channels
-            out = self.fresh(m.out_channels)
-            frozen_roots = {self.uf.find(s) for s in self.reasons}
-            if d > 1 and all(self.uf.find(int(s)) in frozen_roots for s in x):
-                # the inputs cannot be removed (e.g. the model's input bands, FBCNet): prune the multiplier
-                # instead, the j-th filter of every group together, so each group keeps the same count
-                for i in range(1, m.in_channels):
-                    for j in range(d):
-                        self.uf.union(out[j], out[i * d + j])
-            else:  # EEGNet's F1·D: removing input channel i removes its D filters
-                for i in range(m.in_channels):
-                    for j in range(d):
-                        self.uf.union(x[i], out[i * d + j])
-        else:
-            reason = f"{name}: grouped convolution (groups={g}) is kept whole"
-            self.freeze(x, reason)
-            out = self.fresh(m.out_channels, reason)
-        self._producer(name, m, x, out, "conv")
-        return out
+def analyse(model: nn.Module, example: torch.Tensor, *, keep: Sequence[str] = ()) -> Analysis:
+    """Capture ``model`` on ``example`` and work out its channel units and groups (model is not modified)."""
+    was_training = model.training
+    model.eval()
+    hooks = _detach_mask_hooks(model)  # a masked LayerNorm's hook is not part of the model's structure
+    try:
+        cap = capture(model, example[:1])
+        if isinstance(cap, fx.GraphModule):
+            from eegdeploy.prune.fxwalk import walk
 
-    # -- functions and methods -------------------------------------------------------------------------------
-    def _passthrough(self, node: fx.Node, x: np.ndarray | None, shp: tuple[int, ...] | None) -> np.ndarray | None:
-        if x is None:
-            return None
-        if shp is None or len(shp) < 2 or shp[1] != len(x):
-            return self.unknown(node, f"{node.target} changing the channel axis")
-        return x
+            return walk(cap, example[:1], keep)
+        return Walker(cap, model, keep).run(tuple(example.shape[1:]))
+    finally:
+        for m, k, h in hooks:
+            m._forward_hooks[k] = h
+        model.train(was_training)
 
-    def visit_function(self, node: fx.Node, fn: Any, shp: tuple[int, ...] | None) -> np.ndarray | None:
-        x = self.arg_slots(node.args[0]) if node.args else None
-        if fn in PASS_FUNCTIONS:
-            return self._passthrough(node, x, shp)
-        if fn in BINARY:
-            return self._binary(node, shp)
-        if fn is torch.cat:
-            return self._cat(node, shp)
-        if fn in (torch.flatten, torch.reshape, torch.squeeze, torch.unsqueeze):
-            return self._reshape(node, x, shp)
-        if fn in (torch.mean, torch.sum, torch.amax, torch.var, torch.std):
-            return self._reduce(node, x, shp)
-        if fn is operator.getitem and not isinstance(node.args[0], fx.Node):
-            return None
-        if fn is getattr or (fn is operator.getitem and _shape(node) is None):
-            return None  # x.shape / x.size() arithmetic: no tensor channels
-        return self.unknown(node, getattr(fn, "__name__", str(fn)))
 
-    def visit_method(self, node: fx.Node, name: str, shp: tuple[int, ...] | None) -> np.ndarray | None:
-        x = self.arg_slots(node.args[0])
-        if name == "size" or name == "dim":
-            return None
-        if name in PASS_METHODS:
-            return self._passthrough(node, x, shp)
-        if name in BINARY_METHODS:
-            return self._binary(node, shp)
-        if name in RESHAPE:
-            return self._reshape(node, x, shp)
-        if name in ("mean", "sum", "amax", "var", "std"):
-            return self._reduce(node, x, shp)
-        return self.unknown(node, f".{name}()")
-
-    def _binary(self, node: fx.Node, shp: tuple[int, ...] | None) -> np.ndarray | None:
-        tensors = [a for a in node.args[:2] if isinstance(a, fx.Node) and _shape(a) is not None]
-        slots = [self.slots.get(a) for a in tensors]
-        slots = [s for s in slots if s is not None]
-        if not slots:
-            return None
-        if shp is None or len(shp) < 2:
-            return self.unknown(node, "binary op without a channel axis")
-        for a in tensors:
-            ashp = _shape(a)
-            if ashp is not None and len(ashp) >= 2 and ashp[1] == 1 and shp[1] != 1:
-                return self.unknown(node, "broadcast over channels")
-        base = slots[0]
-        if len(base) != shp[1]:
-            return self.unknown(node, "binary op changing channels")
-        for other in slots[1:]:
-            if len(other) != len(base):
-                return self.unknown(node, "binary op on different channel counts")
-            self.tie(base, other)
-        return base
-
-    def _cat(self, node: fx.Node, shp: tuple[int, ...] | None) -> np.ndarray | None:
-        parts = list(node.args[0])
-        dim = node.args[1] if len(node.args) > 1 else node.kwargs.get("dim", 0)
-        rank = len(shp) if shp else 0
-        dim = dim + rank if isinstance(dim, int) and dim < 0 else dim
-        slots = [self.slots.get(p) if isinstance(p, fx.Node) else None for p in parts]
-        if any(s is None for s in slots) or not shp:
-            return self.unknown(node, "cat of untracked tensors")
-        if dim == 1:
-            return np.concatenate(slots)
-        if dim == 0:
-            return self.unknown(node, "cat along the batch axis")
-        for s in slots[1:]:
-            if len(s) != len(slots[0]):
-                return self.unknown(node, "cat of different channel counts")
-            self.tie(slots[0], s)
-        return slots[0]
-
-    def _reshape(self, node: fx.Node, x: np.ndarray | None, shp: tuple[int, ...] | None) -> np.ndarray | None:
-        in_shp = _shape(node.args[0])
-        if x is None or in_shp is None or shp is None:
-            return None if x is None else self.unknown(node, str(node.target))
-        if len(shp) >= 2 and shp[0] == in_shp[0] and shp[1] == in_shp[1]:
-            return x  # channel axis untouched (squeeze/unsqueeze/flatten of trailing axes)
-        if len(shp) == 2 and shp[0] == in_shp[0] and shp[1] == int(np.prod(in_shp[1:])):
-            return np.repeat(x, int(np.prod(in_shp[2:])))  # flatten into features, channel-major
-        return self.unknown(node, f"{node.target} to {shp}")
-
-    def _reduce(self, node: fx.Node, x: np.ndarray | None, shp: tuple[int, ...] | None) -> np.ndarray | None:
-        if x is None:
-            return None
-        if shp is not None and len(shp) >= 2 and shp[1] == len(x):
-            in_shp = _shape(node.args[0])
-            dims = node.args[1] if len(node.args) > 1 else node.kwargs.get("dim")
-            dims = (dims,) if isinstance(dims, int) else tuple(dims or ())
-            if dims and all((d % len(in_shp)) >= 2 for d in dims):
-                return x
-        return self.unknown(node, f"{node.target} over the channel axis")
-
-    # -- groups ----------------------------------------------------------------------------------------------
-    def _groups(self, unit_of: np.ndarray, frozen: dict[int, str]) -> list[ChannelGroup]:
-        """Units grouped by the first layer producing them. A later layer whose outputs are existing units (a
-        residual branch, a depthwise conv after a concatenation) becomes a co-producer of each group it touches;
-        groups are never merged, so every group keeps at least one channel of its own."""
-        owner: dict[int, str] = {}  # unit -> group name
-        groups: dict[str, ChannelGroup] = {}
-        for name in self.order:
-            lay = self.layers[name]
-            seen = list(dict.fromkeys(int(u) for u in unit_of[lay.out_slots]))
-            for gname in dict.fromkeys(owner[u] for u in seen if u in owner):
-                if name not in groups[gname].producers:
-                    groups[gname].producers.append(name)
-            new = [u for u in seen if u not in owner]
-            if new:
-                groups[name] = ChannelGroup(name, 0, [name], [], True, "", new)
-                for u in new:
-                    owner[u] = name
-        for g in groups.values():
-            g.size = len(g.units)
-            reasons = [frozen[u] for u in g.units if u in frozen]
-            if reasons:
-                g.prunable, g.reason = False, reasons[0]
-            elif g.size < 2:
-                g.prunable, g.reason = False, "a single channel"
-            unit_set = set(g.units)
-            g.members = [n for n, lay in self.layers.items()
-                         if (lay.out_slots is not None and set(unit_of[lay.out_slots].tolist()) & unit_set)
-                         or (lay.in_slots is not None and set(unit_of[lay.in_slots].tolist()) & unit_set)]
-        return list(groups.values())
+def _detach_mask_hooks(model: nn.Module) -> list[tuple[nn.Module, int, Any]]:
+    out = []
+    for m in model.modules():
+        for k, h in list(m._forward_hooks.items()):
+            if getattr(h, "eegdeploy_mask_hook", False):
+                out.append((m, k, h))
+                del m._forward_hooks[k]
+    return out
 
 
 def channel_groups(model: nn.Module, example: torch.Tensor, *, keep: Sequence[str] = ()) -> list[ChannelGroup]:
     """The channel groups of ``model`` (prunable or not, with the reason)."""
     return analyse(model, example, keep=keep).groups
+
+
+__all__ = ["Analysis", "ChannelGroup", "Layer", "Multi", "Walker", "analyse", "channel_groups", "op_name"]

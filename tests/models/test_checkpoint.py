@@ -95,5 +95,5 @@ def test_missing_file(tmp_path) -> None:
 
 
 def test_unknown_torcheeg_class() -> None:
-    with pytest.raises(ConfigError, match="unknown torcheeg CNN 'CCNX', expected one of .*'CCNN'"):
+    with pytest.raises(ConfigError, match="unknown torcheeg model 'CCNX', expected one of .*'CCNN'.*'ViT'"):
         build_model("torcheeg:CCNX", {})

@@ -156,7 +156,7 @@ ROWS: list[Row] = [
         lambda t: ["compress", str(_ckpt(t, "ccnn-deap")), "--method", "nsfp"], "BatchNorm"),
     Row("untraceable", "a model the slimming analysis cannot handle (data-dependent control flow)",
         lambda t: ["compress", str(_save_branchy(t)), "--arch", "tests.cli.netdefs:Branchy",
-                   "--input-shape", "1,6,6"], "cannot trace"),
+                   "--input-shape", "1,6,6"], "branches on tensor values"),
     Row("unwritable-out", "an output folder that cannot be written", _unwritable, "out"),
     Row("corrupt-onnx", "a corrupt ONNX file for bench", lambda t: _bench_onnx(t, b"\x08\x01garbage" * 20), "onnx"),
     Row("onnx-rank", "an ONNX file whose input rank does not match its metadata", lambda t: _bench_onnx(t, None),
