@@ -123,7 +123,7 @@ def test_masked_layernorm_ignores_removed_channels():
     """Removing embedding channels changes LayerNorm statistics: the masked model must normalise over the kept
     channels only. Reference by hand: LayerNorm of the kept columns."""
     model = nn.Sequential(nn.Linear(4, 6), nn.LayerNorm(6), nn.Linear(6, 2)).eval()
-    plan = prune(model, LFPConfig(0.5), example=torch.zeros(1, 4))
+    plan = prune(model, LFPConfig(0.5, include_linear=True), example=torch.zeros(1, 4))
     kept = plan.keep["0"]
     masked = apply_masks(copy.deepcopy(model), plan, torch.zeros(1, 4))
     x = torch.randn(5, 4)
