@@ -65,6 +65,9 @@ class CompressConfig:
     kg: KGConfig | None = None  # knowledge-guided recovery
     int8: bool = False
     int8_max_drop: float = 0.01
+    rewrite: bool = True  # exact deployment rewrites of slim.onnx (eegdeploy.rewrite)
+    rewrite_measure: bool = True  # choose rewrite forms by timing in onnxruntime; False: the cost model
+    round_to: int = 16  # kept channel counts rounded to multiples of this (1: off); benchmarks/RESULTS.md measures it
     prune: MethodConfig | None = None  # the typed method config; built from method/ratio/keep/method_options if None
 
     def __post_init__(self) -> None:
@@ -76,6 +79,8 @@ class CompressConfig:
             raise invalid_value("epochs", self.epochs, "an integer >= 0")
         if not self.batches or any(b < 1 for b in self.batches):
             raise invalid_value("batch", list(self.batches), "positive batch sizes such as 1,64")
+        if isinstance(self.round_to, bool) or not isinstance(self.round_to, int) or self.round_to < 1:
+            raise invalid_value("round-to", self.round_to, "a positive integer such as 8 or 16 (1: no rounding)")
         if not 0 <= self.int8_max_drop <= 1:
             raise invalid_value("int8-max-drop", self.int8_max_drop, "a fraction between 0 and 1, e.g. 0.01")
         if self.prune is not None:  # the typed config is the truth; the flat fields mirror it
@@ -170,6 +175,10 @@ def plan_stage(baseline: nn.Module, splits: Splits, config: CompressConfig, trai
     if config.prune is None:
         return PruneStage(PrunePlan.load(str(config.plan_path)), work)
     plan = prune(work, config.prune, example=example, splits=splits, train=train, seed=config.seed)
+    if config.round_to > 1:  # hardware-friendly widths (structured plans only)
+        from eegdeploy.prune.rounding import round_plan
+
+        plan = round_plan(plan, work, example, config.round_to)
     return PruneStage(plan, work)
 
 
@@ -242,8 +251,13 @@ def export_stage(baseline: nn.Module, small: nn.Module, folder: Path, bundle: Bu
     base = export_onnx(baseline, folder / "baseline.onnx", xcfg, example=example,
                        metadata=meta | {"eegdeploy.stage": "baseline"}, check_inputs=check_np)
     vectors = np.ascontiguousarray(splits.test.X[:8], dtype=np.float32)
+    rewrite = None
+    if config.rewrite:
+        from eegdeploy.rewrite import RewriteConfig
+
+        rewrite = RewriteConfig(batch=max(config.batches), threads=config.threads, measure=config.rewrite_measure)
     pcfg = PackageConfig(export=xcfg, int8=config.int8, int8_policy="if-better", int8_batch=max(config.batches),
-                         threads=config.threads)
+                         threads=config.threads, rewrite=rewrite)
     pkg = export_package(small, folder, PackageFiles.compress(), pcfg, example=example,
                          metadata=meta | {"eegdeploy.stage": "slim"}, check_inputs=check_np,
                          vectors=vectors if len(vectors) else check_np[:8], calibration=splits.train.X[:128],
@@ -254,16 +268,24 @@ def export_stage(baseline: nn.Module, small: nn.Module, folder: Path, bundle: Bu
 
 def bench_stage(baseline: nn.Module, small: nn.Module, folder: Path, exported: ExportStage, config: CompressConfig,
                 example: torch.Tensor) -> dict[str, LatencyResult]:
-    """Latency of baseline, slim (and a kept int8 file, onnxruntime only), interleaved in one run."""
+    """Latency of baseline, slim (and, onnxruntime only, the pruning-only file before rewrites and a kept int8 file),
+    interleaved in one run."""
     from eegdeploy.bench import compare_many
 
     candidates: dict[str, tuple[nn.Module | None, Path | None]] = {
         "baseline": (baseline, folder / "baseline.onnx"), "slim": (small, folder / exported.slim.files.onnx)}
+    hidden = folder / ".pruned.onnx"  # removed before the folder is committed
+    if exported.slim.unrewritten is not None:
+        hidden.write_bytes(exported.slim.unrewritten)
+        candidates["pruned"] = (None, hidden)
     if exported.slim.int8_kept:
         candidates["int8"] = (None, folder / exported.slim.files.int8)
-    results = compare_many(list(candidates.values()), example=example, batches=config.batches,
-                           threads=config.threads, iters=config.iters, warmup=config.warmup,
-                           runtimes=config.runtimes, labels=tuple(candidates))
+    try:
+        results = compare_many(list(candidates.values()), example=example, batches=config.batches,
+                               threads=config.threads, iters=config.iters, warmup=config.warmup,
+                               runtimes=config.runtimes, labels=tuple(candidates))
+    finally:
+        hidden.unlink(missing_ok=True)
     return dict(zip(candidates, results))
 
 
@@ -365,11 +387,13 @@ def _result(bundle: Bundle, splits: Splits, config: CompressConfig, recipe: Trai
                           pkg.export.bytes, latency["slim"].latency_ms,
                           nonzero_params=nonzero_params(slimmed.model) if plan.kind == "unstructured" else None),
         parity={"slim_vs_pruned_max_abs": slimmed.parity, "onnx_vs_torch_max_abs": pkg.export.parity_max_abs,
-                "baseline_onnx_vs_torch_max_abs": exported.baseline.parity_max_abs},
+                "baseline_onnx_vs_torch_max_abs": exported.baseline.parity_max_abs,
+                **({"rewritten_vs_pruned_onnx_max_abs": pkg.rewrite.parity_max_abs} if pkg.rewrite else {})},
         timings_s={},
         environment=environment(config.threads),
         extras=extras,
         int8=int8,
+        **_rewrite_figures(pkg, figures, latency),
     )
 
 
@@ -378,6 +402,20 @@ def pruned_layers(plan: PrunePlan) -> list[str]:
     if plan.kind == "unstructured":
         return sorted(name.rsplit(".", 1)[0] for name, m in plan.masks.items() if not bool(m.all()))
     return [g for g, kept in plan.keep.items() if len(kept) < plan.sizes.get(g, len(kept))]
+
+
+def _rewrite_figures(pkg: PackageResult, figures: ModelFigures, latency: dict[str, LatencyResult]) -> dict[str, Any]:
+    """report.json's "pruned" stage (the slim model before rewrites) and "rewrites" list, when rewrites ran.
+
+    The rewrites change only the ONNX graph, so the pruned stage's counts, accuracy and PyTorch latency are the slim
+    model's; its ONNX size and onnxruntime latency are its own."""
+    if pkg.rewrite is None or pkg.unrewritten is None:
+        return {}
+    own = latency["pruned"].latency_ms
+    lat = {rt: own.get(rt, by_batch) for rt, by_batch in latency["slim"].latency_ms.items()}
+    pruned = StageFigures(figures.count.params, figures.count.macs, figures.count.flops, figures.accuracy,
+                          len(pkg.unrewritten), lat)
+    return {"pruned": pruned, "rewrites": [r.to_dict() for r in pkg.rewrite.rewrites]}
 
 
 def _count_summary(c: Any) -> dict[str, Any]:

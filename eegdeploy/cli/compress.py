@@ -55,6 +55,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    "most --int8-max-drop accuracy, otherwise the report says why it was dropped")
     p.add_argument("--int8-max-drop", type=float, default=0.01, metavar="F",
                    help="int8 accuracy tolerance against the fp32 slim model (a fraction; default 0.01 = 1 point)")
+    p.add_argument("--no-rewrite", action="store_true",
+                   help="deliver slim.onnx as exported (skip the exact deployment rewrites)")
+    p.add_argument("--no-measure", action="store_true",
+                   help="choose rewrite forms with the cost model instead of timing them in onnxruntime")
+    p.add_argument("--round-to", type=int, default=16, metavar="N",
+                   help="round kept channel counts to multiples of N (default 16: onnxruntime's AVX-512 block; "
+                        "1 turns it off; see benchmarks/RESULTS.md)")
     p.add_argument("--out", metavar="DIR", help="output folder (default reports/<model>-<method>-<ratio>)")
     p.set_defaults(run=run)
 
@@ -91,7 +98,8 @@ def run(args: argparse.Namespace, console) -> int:
                             batches=parse_ints(args.batch, "batch"), threads=args.threads, iters=args.iters,
                             runtimes=("ort-cpu", "torch-cpu") + (("ort-cuda", "torch-cuda") if args.cuda else ()),
                             plan_path=args.plan, kg=kg_options(args), int8=args.int8,
-                            int8_max_drop=args.int8_max_drop)
+                            int8_max_drop=args.int8_max_drop, rewrite=not args.no_rewrite,
+                            rewrite_measure=not args.no_measure, round_to=args.round_to)
     bundle = load_bundle(args)
     profile = profile_for(bundle, args)
     train = profile.train

@@ -86,6 +86,7 @@ class PackageConfig:
     bench_batches: tuple[int, ...] = ()
     iters: int = 20
     threads: int = 1
+    rewrite: Any = None  # an eegdeploy.rewrite.RewriteConfig: exact deployment rewrites of the fp32 file (--optimize)
 
     def __post_init__(self) -> None:
         from eegdeploy.errors import ConfigError, unknown_name
@@ -130,6 +131,8 @@ class PackageResult:
     int8_reason: str = ""  # why the int8 copy was dropped (policy "if-better"), or ""
     fp16: dict[str, Any] | None = None
     ort: OrtFormatResult | None = None
+    rewrite: Any = None  # the eegdeploy.rewrite.RewriteResult when rewrites ran
+    unrewritten: bytes | None = None  # the fp32 file as exported, before the rewrites
     notes: list[str] = field(default_factory=list)  # lines for the model card's notes
     lines: list[str] = field(default_factory=list)  # one summary line per int8 / fp16 / ORT-format copy
     warnings: list[str] = field(default_factory=list)
@@ -203,6 +206,8 @@ def export_package(model: nn.Module, folder: str | Path, files: PackageFiles, co
     pkg.notes += [f"exported by the {res.exporter} exporter (attempts: {'; '.join(res.attempts)})",
                   *res.warnings, *res.notes]
     pkg.warnings += res.warnings
+    if config.rewrite is not None:
+        _rewrite(pkg, folder, config, model, example, check_inputs)
 
     vectors = np.ascontiguousarray(vectors, dtype=np.float32)
     if not xcfg.dynamic_batch and xcfg.batch is not None:
@@ -276,6 +281,43 @@ def _card_int8(pkg: PackageResult) -> dict[str, Any] | None:
             "accuracy": q.int8_accuracy, "fp32_accuracy": q.fp32_accuracy, "bytes": q.int8_bytes,
             "fp32_bytes": q.fp32_bytes, "p50_ms": q.int8_p50_ms, "fp32_p50_ms": q.fp32_p50_ms,
             "batch": q.latency_batch}
+
+
+def _rewrite(pkg: PackageResult, folder: Path, config: PackageConfig, model: Any, example: Any,
+             check_inputs: np.ndarray | None) -> None:
+    """Rewrite the fp32 file in place (eegdeploy.rewrite): the rewritten file is checked against the file as
+    exported (inside ``rewrite_onnx``) and against PyTorch here, both within the export tolerance."""
+    import torch
+
+    from eegdeploy.export.parity import max_abs_diff, ort_run
+    from eegdeploy.io import write_bytes
+    from eegdeploy.rewrite import rewrite_onnx
+
+    path = folder / pkg.files.onnx
+    pkg.unrewritten = path.read_bytes()
+    rcfg = replace(config.rewrite, tolerance=config.export.tolerance)
+    res = rewrite_onnx(pkg.unrewritten, rcfg, check_inputs=check_inputs)
+    x = check_inputs if check_inputs is not None and len(check_inputs) else \
+        torch.randn((8, *example.shape[1:]), generator=torch.Generator().manual_seed(0)).numpy()
+    if not pkg.export.input_shape or isinstance(pkg.export.input_shape[0], str):
+        pass
+    else:  # a fixed batch: the file takes exactly that many samples
+        x = np.resize(x, (int(pkg.export.input_shape[0]), *x.shape[1:]))
+    with torch.no_grad():
+        ref = model.eval()(torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))).numpy()
+    diff = max_abs_diff(ort_run(res.model, x), ref)
+    if not diff <= config.export.tolerance:  # both checks held unless something is badly wrong: never ship it
+        raise ParityError(f"the rewritten ONNX file differs from PyTorch by {diff:.3g}; nothing was written",
+                          fix="export without --optimize (compress: --no-rewrite) and report this")
+    write_bytes(path, res.model)
+    pkg.rewrite = res
+    pkg.export.bytes = len(res.model)
+    pkg.export.parity_max_abs = max(pkg.export.parity_max_abs, diff)
+    applied = [f"{r.form} ({' → '.join(r.layers)}, {r.gain:.2f}x)" for r in res.applied]
+    pkg.line(f"exact rewrites ({'measured in onnxruntime' if res.measured else 'cost model'}, batch "
+             f"{rcfg.batch}, {rcfg.threads} thread(s)): " + ("; ".join(applied) if applied else "none paid off")
+             + f"; max |rewritten - exported| {res.parity_max_abs:.2g}")
+    pkg.notes += res.notes
 
 
 def _int8(pkg: PackageResult, folder: Path, config: PackageConfig, calibration: np.ndarray | None, test: Any) -> None:

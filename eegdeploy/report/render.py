@@ -38,8 +38,31 @@ def _change(r: float | None) -> str:
     return f"{r:.2f}x ({(1 - r) * 100:.1f}% less)" if r <= 1 else f"{r:.2f}x ({(r - 1) * 100:.1f}% more)"
 
 
-def summary_rows(result: CompressResult) -> list[tuple[str, str, str, str]]:
-    """(figure, baseline, slim, change) rows shared by the terminal and Markdown renderers."""
+def summary_header(result: CompressResult) -> list[str]:
+    """Column names of :func:`summary_rows`: with rewrites, the pruning-only model gets its own column."""
+    if result.pruned is None:
+        return ["figure", "baseline", "slim", "change"]
+    return ["figure", "baseline", "slim (pruning only)", "slim + rewrites", "change"]
+
+
+def summary_rows(result: CompressResult) -> list[tuple[str, ...]]:
+    """(figure, baseline, [pruning only], slim, change) rows shared by the terminal and Markdown renderers;
+    "change" compares the delivered slim model with the baseline."""
+    rows = _summary_rows(result)
+    p = result.pruned
+    if p is None:
+        return rows
+    mid: list[str] = [_num(p.params), *([_num(p.nonzero_params)] if result.slim.nonzero_params is not None else []),
+                      _num(p.macs), _num(p.flops), _pct(p.accuracy), _bytes(p.onnx_bytes)]
+    for runtime in sorted(result.baseline.latency_ms):
+        for batch in sorted(result.baseline.latency_ms[runtime], key=int):
+            v = p.latency_ms.get(runtime, {}).get(batch, {}).get("p50")
+            mid.append("n/a" if v is None else f"{v:.3f} ms")
+    mid += [""] * (len(rows) - len(mid))  # the int8 rows compare the int8 copy with the baseline only
+    return [(r[0], r[1], m, r[2], r[3]) for r, m in zip(rows, mid)]
+
+
+def _summary_rows(result: CompressResult) -> list[tuple[str, str, str, str]]:
     b, s = result.baseline, result.slim
     rows: list[tuple[str, str, str, str]] = []
 
@@ -96,10 +119,8 @@ def to_table(result: CompressResult) -> Table:
     title = (f"{result.model['name']}: {r['method']} ratio {r['ratio']}, recover {r['recover']}"
              f" ({result.environment.get('threads')} thread(s))")
     table = Table(title=title, title_justify="left")
-    table.add_column("figure")
-    table.add_column("baseline", justify="right")
-    table.add_column("slim", justify="right")
-    table.add_column("change", justify="right")
+    for i, col in enumerate(summary_header(result)):
+        table.add_column(col, justify="left" if i == 0 else "right")
     for row in summary_rows(result):
         table.add_row(*row)
     return table
@@ -127,7 +148,7 @@ def to_markdown(result: CompressResult, *, plots: list[str] = ()) -> str:
         "",
         "## Baseline vs slim",
         "",
-        markdown_table(["figure", "baseline", "slim", "change"], summary_rows(result)),
+        markdown_table(summary_header(result), summary_rows(result)),
         "",
         "Every figure above was measured in this run; latencies of baseline and slim were measured "
         "side by side (interleaved, same process, same threads).",
@@ -137,9 +158,22 @@ def to_markdown(result: CompressResult, *, plots: list[str] = ()) -> str:
         markdown_table(["check", "max abs difference"], [
             ["slim vs pruned (masked) model, PyTorch", f"{d['parity']['slim_vs_pruned_max_abs']:.3g}"],
             ["slim ONNX (onnxruntime) vs slim PyTorch", f"{d['parity']['onnx_vs_torch_max_abs']:.3g}"],
+            *([["rewritten slim ONNX vs pruning-only slim ONNX (onnxruntime)",
+                f"{d['parity']['rewritten_vs_pruned_onnx_max_abs']:.3g}"]]
+              if "rewritten_vs_pruned_onnx_max_abs" in d["parity"] else []),
         ]),
         "",
     ]
+    if result.rewrites is not None:
+        from eegdeploy.rewrite.render import rewrites_markdown
+
+        parts += ["## Rewrites", "",
+                  "Exact rewrites of slim.onnx (`eegdeploy.rewrite`), decided chain by chain: every candidate form "
+                  "is checked against the model before it and timed beside it (interleaved, lower quartile, at the "
+                  "largest benchmark batch) or costed; a form is kept only where it is faster. "
+                  + ("No chain was found." if not result.rewrites else ""), ""]
+        if result.rewrites:
+            parts += [rewrites_markdown(result.rewrites), ""]
     extras = d.get("extras", {})
     if extras.get("counting"):
         parts += ["## Counting", "", str(extras["counting"].get("convention", "")), ""]

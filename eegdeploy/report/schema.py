@@ -45,6 +45,8 @@ class CompressResult:
     environment: dict[str, Any]
     extras: dict[str, Any] = field(default_factory=dict)
     int8: StageFigures | None = None  # the kept slim.int8.onnx (onnxruntime figures only), when there is one
+    pruned: StageFigures | None = None  # the slim model before rewrites (pruning only), when rewrites ran
+    rewrites: list[dict[str, Any]] | None = None  # every chain the rewrite stage decided: layers, form, timings, gain
 
     def to_dict(self) -> dict[str, Any]:
         d = {
@@ -62,6 +64,10 @@ class CompressResult:
         }
         if self.int8 is not None:
             d["int8"] = self.int8.to_dict()
+        if self.pruned is not None:
+            d["pruned"] = self.pruned.to_dict()
+        if self.rewrites is not None:
+            d["rewrites"] = self.rewrites
         return _finite(d)
 
     # Ratios slim / baseline, used by every renderer.
