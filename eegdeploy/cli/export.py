@@ -36,6 +36,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    "fp32 inputs and outputs, for GPU targets)")
     p.add_argument("--ort-format", action="store_true", help="also write FILE.ort, the ORT format that onnxruntime's "
                    "mobile and minimal builds load (basic optimizations; checked against FILE.onnx like the export)")
+    p.add_argument("--optimize", action="store_true",
+                   help="apply eegdeploy's exact deployment rewrites (merged or electrodes-first conv chains, pooling "
+                        "before monotonic activations), each kept only where faster in onnxruntime at "
+                        "--optimize-batch and --threads, and checked against the plain export and PyTorch")
+    p.add_argument("--optimize-batch", type=int, default=64, metavar="N",
+                   help="batch the rewrites are timed at (default 64; a fixed --batch wins)")
+    p.add_argument("--threads", type=int, default=1, help="onnxruntime threads for --optimize timing (default 1)")
+    p.add_argument("--no-measure", action="store_true",
+                   help="with --optimize: choose forms with the cost model instead of timing them")
     p.add_argument("--bench-batches", default="1,64", metavar="1,64",
                    help="ort-cpu latency batches for the model card (default 1,64)")
     p.add_argument("--iters", type=int, default=20, help="timed runs per latency figure (default 20)")
@@ -60,9 +69,14 @@ def _config(args: argparse.Namespace) -> Any:
     export = ExportConfig(opset=args.opset, exporter=args.exporter, simplify=not args.no_simplify,
                           tolerance=args.tolerance, dynamic_batch=dynamic, batch=batch,
                           max_accuracy_drop=args.max_accuracy_drop)
+    rewrite = None
+    if args.optimize:
+        from eegdeploy.rewrite import RewriteConfig
+
+        rewrite = RewriteConfig(batch=batch or args.optimize_batch, threads=args.threads, measure=not args.no_measure)
     return PackageConfig(export=export, int8=args.quantize == "int8", fp16=args.fp16, ort_format=args.ort_format,
                          bench_batches=() if args.no_bench else parse_ints(args.bench_batches, "bench-batches"),
-                         iters=args.iters)
+                         iters=args.iters, threads=args.threads, rewrite=rewrite)
 
 
 def _out_path(args: argparse.Namespace) -> Path:

@@ -439,6 +439,8 @@ def export_bundle(bundle: Any, splits: Any, folder: str | Path, onnx_name: str, 
         record["fp16"] = pkg.fp16
     if pkg.ort is not None:
         record["ort"] = pkg.ort.to_dict()
+    if pkg.rewrite is not None:
+        record["rewrites"] = pkg.rewrite.to_dict()
     if pkg.latency_ms:
         record["latency_ms"] = pkg.latency_ms
     if pkg.onnx_accuracy is not None:

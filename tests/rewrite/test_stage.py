@@ -95,3 +95,33 @@ def test_import_is_torch_free():
     code = ("import sys, eegdeploy.rewrite as r; r.rewrite_onnx; r.rewrites_table; "
             "assert 'torch' not in sys.modules, 'torch imported'")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_export_optimize_writes_the_rewritten_file(tmp_path):
+    # eegdeploy export --optimize on an eegnet-deap checkpoint: export.json lists the decisions, the file matches
+    # PyTorch and has fewer im2col-heavy convs than the plain export (electrodes-first or merged: by measurement)
+    import json
+
+    import onnx
+    import torch
+
+    from eegdeploy.cli import main
+    from eegdeploy.config import load_profile
+    from eegdeploy.export import ort_run
+    from eegdeploy.models import bundle_from_profile, save_checkpoint
+
+    bundle = bundle_from_profile(load_profile("eegnet-deap"), seed=0)
+    save_checkpoint(bundle, tmp_path / "m.pt")
+    assert main(["export", str(tmp_path / "m.pt"), "--optimize", "--no-measure", "--no-bench",
+                 "--out", str(tmp_path / "o" / "m.onnx")]) == 0
+    rec = json.loads((tmp_path / "o" / "m.export.json").read_text())
+    first = rec["rewrites"]["rewrites"][0]
+    assert first["form"] == "electrodes-first" and first["unit"] == "cost"
+    m = onnx.load(tmp_path / "o" / "m.onnx")
+    convs = [n for n in m.graph.node if n.op_type == "Conv"]
+    first_conv = [a for a in convs[0].attribute if a.name == "kernel_shape"][0].ints
+    assert list(first_conv) == [32, 1]  # electrodes mixed first (was the 1 x 64 temporal conv)
+    x = torch.randn(5, 1, 32, 128)
+    with torch.no_grad():
+        ref = bundle.module.eval()(x).numpy()
+    assert np.abs(ort_run(tmp_path / "o" / "m.onnx", x.numpy()) - ref).max() <= 1e-4
