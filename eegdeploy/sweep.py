@@ -93,8 +93,8 @@ def cell_splits(spec: dict[str, Any], fold: int, profile: Any):
     from eegdeploy.data import kfold, load_arrays, split_arrays
 
     X, y, g, t, label = load_arrays(spec["data"], profile, seed=spec["seed"])
-    if spec["split"] == "holdout":
-        return split_arrays(X, y, g, t, seed=spec["seed"], source=label)
+    if spec["split"] == "holdout":  # spec "holdout_split": random (default), trial or subject
+        return split_arrays(X, y, g, t, seed=spec["seed"], source=label, split=spec.get("holdout_split") or "random")
     mode = {"kfold": "random", "subject": "subject", "trial": "trial"}[spec["split"]]
     return list(kfold(X, y, g, t, k=spec["folds"], seed=spec["seed"], split=mode, source=label))[fold]
 
@@ -108,12 +108,14 @@ def run_cell(spec: dict[str, Any], cell: dict[str, Any]) -> dict[str, Any]:
 
     torch.set_num_threads(spec.get("threads", 1))
     c = Cell(**cell)
-    bundle = load_model(spec["checkpoint"])
+    # spec "checkpoints" {fold: path}: a baseline trained on each fold's own training part (no test leakage)
+    bundle = load_model((spec.get("checkpoints") or {}).get(str(c.fold), spec["checkpoint"]))
     profile = cell_profile(spec, bundle)
     splits = cell_splits(spec, c.fold, profile)
     options = (spec.get("method_options") or {}).get(c.method, {})
     cfg = CompressConfig(method=c.method, ratio=c.ratio, recover=c.recover, epochs=spec["epochs"], seed=spec["seed"],
-                         iters=spec["iters"], batches=tuple(spec["batches"]), warmup=2, method_options=options)
+                         iters=spec["iters"], batches=tuple(spec["batches"]), warmup=2, method_options=options,
+                         kg=spec.get("kg"))
     out = Path(spec["out"]) / "cells" / c.id
     try:
         r = compress(bundle, splits, cfg, out, train=profile.train).to_dict()
@@ -139,7 +141,9 @@ def summarize(r: dict[str, Any]) -> dict[str, Any]:
             "flops": s["flops"], "baseline_flops": b["flops"], "nonzero_params": s.get("nonzero_params"),
             "params_reduction": 1 - (s.get("nonzero_params") or s["params"]) / b["params"],
             "macs_reduction": 1 - s["macs"] / b["macs"], "flops_reduction": 1 - s["flops"] / b["flops"],
-            "latency": lat, "parity": r["parity"]}
+            "latency": lat, "parity": r["parity"],
+            **({"kg": {k: r["extras"]["kg"][k] for k in ("plain", "kg", "share_before", "region")}}
+               if r.get("extras", {}).get("kg") else {})}
 
 
 class State:
@@ -153,7 +157,8 @@ class State:
                 old = json.loads(path.read_text())
             except (json.JSONDecodeError, UnicodeDecodeError):
                 raise ConfigError(f"{path} is corrupt", fix="delete it to start the sweep afresh") from None
-            keys = ("checkpoint", "model", "data", "seed", "epochs", "split", "folds")
+            keys = ("checkpoint", "model", "data", "seed", "epochs", "split", "folds", "holdout_split", "checkpoints",
+                    "kg")
             diff = [k for k in keys if old.get("spec", {}).get(k) != spec.get(k)]
             if (old.get("spec", {}).get("method_options") or {}) != (spec.get("method_options") or {}):
                 diff.append("method_options")

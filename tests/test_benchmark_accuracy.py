@@ -1,0 +1,33 @@
+"""benchmarks/accuracy.py: the "largest reduction within 0.5 points" rule and the file it writes."""
+
+from __future__ import annotations
+
+from benchmarks.accuracy import QUICK, best_within, to_markdown
+
+
+def _row(method, ratio, acc, base, flops, params, n=3):
+    return {"method": method, "ratio": ratio, "recover": "finetune", "n": n, "accuracy": acc, "accuracy_std": 0.02,
+            "baseline_accuracy": base, "baseline_accuracy_std": 0.01, "flops_reduction": flops,
+            "params_reduction": params, "macs_reduction": flops, "speedup": 2.0}
+
+
+ROWS = [_row("lfp", 0.5, 0.712, 0.715, 0.75, 0.74),  # -0.3 points: holds
+        _row("lfp", 0.9, 0.700, 0.715, 0.98, 0.97),  # -1.5 points: does not hold
+        _row("uwmp", 0.9, 0.716, 0.715, 0.0, 0.90)]  # holds, params only
+
+
+def test_best_within_half_a_point():
+    assert best_within(ROWS, "flops_reduction")["method"] == "lfp"
+    assert best_within(ROWS, "flops_reduction")["ratio"] == 0.5
+    assert best_within(ROWS, "params_reduction")["method"] == "uwmp"
+    assert best_within([ROWS[1]], "flops_reduction") is None
+
+
+def test_markdown_names_the_setting_and_labels_quick(monkeypatch):
+    res = {"ccnn-deap": {"table": {"rows": ROWS, "skipped": {}, "failed": {}}, "kg_cells": {}},
+           "eegnet-deap": {"table": {"rows": [ROWS[1]], "skipped": {}, "failed": {}}, "kg_cells": {}}}
+    text = to_markdown(res, QUICK, True, 120.0, "local", 0)
+    assert "**QUICK RUN**" in text and "`python -m benchmarks.accuracy --quick`" in text
+    assert "| ccnn-deap | FLOPs | 71.5 ± 1.0 | −75.0% | lfp 0.5 finetune: 71.2 ± 2.0 %" in text
+    assert "| ccnn-deap | params | 71.5 ± 1.0 | −90.0% | uwmp 0.9 finetune" in text
+    assert "| eegnet-deap | FLOPs | 71.5 ± 1.0 | none within 0.5 points | best accuracy 70.0 ± 2.0 (lfp 0.9" in text
