@@ -73,6 +73,10 @@ def _config(args: argparse.Namespace) -> Any:
     if args.optimize:
         from eegdeploy.rewrite import RewriteConfig
 
+        for flag in ("optimize_batch", "threads"):
+            if getattr(args, flag) < 1:
+                raise invalid_value(flag.replace("_", "-"), getattr(args, flag), "a positive integer")
+
         rewrite = RewriteConfig(batch=batch or args.optimize_batch, threads=args.threads, measure=not args.no_measure)
     return PackageConfig(export=export, int8=args.quantize == "int8", fp16=args.fp16, ort_format=args.ort_format,
                          bench_batches=() if args.no_bench else parse_ints(args.bench_batches, "bench-batches"),
