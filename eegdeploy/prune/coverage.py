@@ -127,13 +127,13 @@ def _onnx_check(model: torch.nn.Module, x: torch.Tensor) -> str:
 def measure(name: str, arch: str, model: torch.nn.Module, shape: tuple[int, ...], ratio: float = 0.5,
             onnx: bool = True) -> CoverageRow:
     """Capture, LFP at ``ratio``, slim, parity and ONNX for one model (errors are recorded, not raised)."""
-    from eegdeploy.prune import LFPConfig, analyse, prune, slim, verify_slim
+    from eegdeploy.prune import LFPConfig, method_analysis, prune, slim, verify_slim
 
     row = CoverageRow(name, arch, built=True)
     t0 = time.perf_counter()
     x = torch.randn(2, *shape, generator=torch.Generator().manual_seed(0))
     try:
-        a = analyse(model, x[:1])
+        a = method_analysis(model, x[:1], LFPConfig(ratio))  # the groups LFP prunes by default
         row.captured = a.capture
         row.groups, row.prunable = len(a.groups), len(a.prunable())
         row.kept = [f"{g.name} ({g.reason})" for g in a.groups if not g.prunable]

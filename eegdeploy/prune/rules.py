@@ -74,8 +74,8 @@ def pointwise(w: Any, node: fx.Node) -> Any:
                 continue
             if shp[off] == out[k]:
                 cands.append(val[off])
-        axes.append(w.tie_all(cands, f"{w.node.target} of a tracked and an untracked axis at {w.where()}")
-                    if cands else None)
+        axes.append(w.tie_all(cands, f"{op_name_of(node)} with a tensor whose channels cannot be cut (the input, or "
+                                     f"computed in forward) at {w.where()}") if cands else None)
     return axes
 
 

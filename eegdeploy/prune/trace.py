@@ -37,6 +37,10 @@ from eegdeploy.errors import UnsupportedLayerError
 from eegdeploy.prune.capture import Captured, capture, module_stack, value_shape
 from eegdeploy.prune.units import Analysis, ChannelGroup, Fixup, Layer, UnionFind, build_groups
 
+# modules whose forward reads widths it does not take from its parameters (nn.MultiheadAttention unflattens its
+# fused projection with its embed_dim): everything they touch is kept whole, never cut wrong
+OPAQUE: tuple[type, ...] = (nn.MultiheadAttention,)
+
 Axes = list  # per-axis: np.ndarray of slots, or None (untracked)
 
 
@@ -184,6 +188,10 @@ class Walker:
                 continue
             if node.op != "call_function":
                 self.val[node] = self.unknown(node, node.op)
+                continue
+            opaque = next((p for p in module_stack(node) if isinstance(self.modules.get(p), OPAQUE)), None)
+            if opaque is not None:  # its forward hard-codes its width (MultiheadAttention): kept whole
+                self.val[node] = self.unknown(node, f"inside {type(self.modules[opaque]).__name__} {opaque}")
                 continue
             custom = module_rule_for(self, node)
             if custom is not None:

@@ -170,3 +170,26 @@ def test_torcheeg_transformers_slim_exactly(name):
     assert diff <= 1e-5
     heads = [m for m in small.modules() if hasattr(m, "heads") or hasattr(m, "num_heads")]
     assert heads and all(getattr(m, "heads", getattr(m, "num_heads", 0)) < kwargs.get("heads", 10) for m in heads)
+
+
+def test_multihead_attention_is_kept_whole_and_the_mlp_slims():
+    class Enc(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.emb = nn.Linear(6, 16)
+            layer = nn.TransformerEncoderLayer(16, 4, 32, dropout=0.0, batch_first=True)
+            self.enc = nn.TransformerEncoder(layer, 2, enable_nested_tensor=False)
+            self.head = nn.Linear(16, 2)
+
+        def forward(self, x):
+            return self.head(self.enc(self.emb(x)).mean(1))
+
+    torch.manual_seed(0)
+    model = Enc().eval()
+    x = torch.randn(3, 5, 6)
+    groups = {g.name: g for g in analyse(model, x[:1]).groups}
+    assert not groups["emb"].prunable and "MultiheadAttention" in groups["emb"].reason
+    assert groups["enc.layers.0.linear1"].prunable and groups["enc.layers.0.linear1"].size == 32
+    plan, small, diff = _slim_vs_masked(model, x, 0.5)
+    assert diff <= 1e-5 and small.enc.layers[0].linear1.out_features == 16
+    assert small.enc.layers[0].self_attn.in_proj_weight.shape == (48, 16)
