@@ -17,6 +17,7 @@ import signal
 import sys
 import traceback
 import warnings
+from pathlib import Path
 from typing import Sequence
 
 from eegdeploy._version import __version__
@@ -98,6 +99,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         _error("terminated; finished artifacts were kept, nothing half-written was left")
         return 143
     except Exception as err:  # an internal failure: short hint, traceback only with --debug
+        from eegdeploy.io import disk_full_error, is_disk_full
+
+        if is_disk_full(err):  # a full disk is the user's to fix, like any refused input
+            where = Path(err.filename).parent if getattr(err, "filename", None) else Path.cwd()
+            _error(disk_full_error(where).one_line())
+            return 2
         if args.debug:
             traceback.print_exc()
             _error(f"internal error: {type(err).__name__}: {err}")

@@ -56,12 +56,14 @@ def run(args: argparse.Namespace, console) -> int:
 
     from eegdeploy.bench.env import environment
     from eegdeploy.errors import InputError
-    from eegdeploy.io import write_json
+    from eegdeploy.io import check_writable, write_json
 
     path = Path(args.model)
     if not path.is_file():
         raise InputError(f"{str(path)!r} does not exist", fix="check the path")
     device_name, cfg = _config(args)
+    if args.json:
+        check_writable(Path(args.json), flag="--json")  # before timing; an existing file is not touched
     counts = None
     meta: dict = {}
     if path.suffix == ".onnx":

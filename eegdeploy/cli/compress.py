@@ -88,6 +88,7 @@ def run(args: argparse.Namespace, console) -> int:
     from dataclasses import replace
 
     from eegdeploy.errors import unknown_name
+    from eegdeploy.io import check_writable_dir
     from eegdeploy.pipeline import CompressConfig, compress
     from eegdeploy.report.render import to_table
 
@@ -101,13 +102,14 @@ def run(args: argparse.Namespace, console) -> int:
                             int8_max_drop=args.int8_max_drop, rewrite=not args.no_rewrite,
                             rewrite_measure=not args.no_measure, round_to=args.round_to)
     bundle = load_bundle(args)
+    out = Path(args.out) if args.out else Path("reports") / f"{bundle.name}-{args.method}-{args.ratio:g}"
+    check_writable_dir(out)
     profile = profile_for(bundle, args)
     train = profile.train
     overrides = {k: getattr(args, k) for k in ("lr", "batch_size", "patience") if getattr(args, k) is not None}
     if overrides:
         train = replace(train, **overrides)
     splits = load_splits(args, profile)
-    out = Path(args.out) if args.out else Path("reports") / f"{bundle.name}-{args.method}-{args.ratio:g}"
 
     def progress(stage: str, message: str) -> None:
         console.print(f"[dim]{stage:>8}[/] {message}")

@@ -24,6 +24,7 @@ def run(args: argparse.Namespace, console) -> int:
     from eegdeploy.cli.train import train_baseline
     from eegdeploy.config import load_profile
     from eegdeploy.data import load_data
+    from eegdeploy.io import check_writable_dir
     from eegdeploy.models import save_checkpoint
     from eegdeploy.pipeline import CompressConfig, compress
     from eegdeploy.report.render import to_table
@@ -32,6 +33,7 @@ def run(args: argparse.Namespace, console) -> int:
     config = CompressConfig(method="lfp", ratio=args.ratio, recover="finetune", epochs=args.recover_epochs,
                             seed=args.seed)
     out = Path(args.out)
+    check_writable_dir(out)
     splits = load_data(None, profile, seed=args.seed)
     console.print(f"[bold]1/2[/] training a {profile.arch} baseline on {splits.source} {splits.sizes()}")
     bundle, _, acc = train_baseline(profile, splits, seed=args.seed, epochs=args.epochs, console=console)

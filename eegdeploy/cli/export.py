@@ -85,20 +85,10 @@ def _config(args: argparse.Namespace) -> Any:
 
 def _out_path(args: argparse.Namespace) -> Path:
     """The .onnx path; refused early (before any work) if it is a folder or cannot be written."""
-    import os
-
-    from eegdeploy.errors import OutputError
+    from eegdeploy.io import check_writable
 
     out = Path(args.out) if args.out else Path(args.model).with_suffix(".onnx")
-    if out.is_dir():
-        raise OutputError(f"--out {str(out)!r} is a folder", fix="give a file name such as model.onnx")
-    existing = out.parent.resolve()
-    while not existing.exists():
-        existing = existing.parent
-    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
-        raise OutputError(f"cannot write {str(out)!r}: {str(existing)!r} is not a writable folder",
-                          fix="choose another --out")
-    return out
+    return check_writable(out)
 
 
 def run(args: argparse.Namespace, console) -> int:

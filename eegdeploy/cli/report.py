@@ -22,9 +22,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run_merge(args: argparse.Namespace, console) -> int:
     from rich.table import Table
 
-    from eegdeploy.io import write_text
+    from eegdeploy.io import check_writable, write_text
     from eegdeploy.report.merge import COLUMNS, merge_reports, merged_markdown
 
+    if args.out:
+        check_writable(args.out)
     rows = merge_reports(args.files)
     table = Table(title=f"{len(rows)} measurements from {len(args.files)} file(s)", title_justify="left")
     for c in COLUMNS:

@@ -32,7 +32,7 @@ def run(args: argparse.Namespace, console) -> int:
     import torch
 
     from eegdeploy.errors import invalid_value
-    from eegdeploy.io import Staging
+    from eegdeploy.io import Staging, check_writable_dir
     from eegdeploy.search import SearchConfig, search
     from eegdeploy.search.report import write_search
 
@@ -45,6 +45,7 @@ def run(args: argparse.Namespace, console) -> int:
     profile = profile_for(bundle, args)
     splits = load_splits(args, profile)
     out = Path(args.out) if args.out else Path("reports") / f"{bundle.name}-search"
+    check_writable_dir(out)
     res = search(bundle.module, splits, torch.zeros((1, *bundle.input.shape)), cfg, train=profile.train,
                  progress=lambda m: console.print(f"[dim]{m}[/]"))
     with Staging(out) as stage:

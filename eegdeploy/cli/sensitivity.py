@@ -36,13 +36,14 @@ def parse_ratios(text: str) -> tuple[float, ...]:
 def run(args: argparse.Namespace, console) -> int:
     import torch
 
-    from eegdeploy.io import Staging, write_json, write_text
+    from eegdeploy.io import Staging, check_writable_dir, write_json, write_text
     from eegdeploy.prune.sensitivity import plot_sensitivity, sensitivity, to_markdown, to_table
 
     ratios = parse_ratios(args.ratios)
     bundle = load_bundle(args)
     splits = load_splits(args, profile_for(bundle, args))
     out = Path(args.out) if args.out else Path("reports") / f"{bundle.name}-sensitivity"
+    check_writable_dir(out)
     res = sensitivity(bundle.module, splits, example=torch.zeros((1, *bundle.input.shape)), ratios=ratios,
                       keep=args.keep)
     with Staging(out) as stage:

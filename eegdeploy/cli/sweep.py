@@ -47,7 +47,9 @@ def sweep_method_options(args: argparse.Namespace, methods: tuple[str, ...]) -> 
 
 
 def run(args: argparse.Namespace, console) -> int:
+    from eegdeploy.cli._common import load_splits, profile_for
     from eegdeploy.cli.sensitivity import parse_ratios
+    from eegdeploy.io import check_writable_dir
     from eegdeploy.models import save_checkpoint
     from eegdeploy.sweep import SweepConfig, sweep
 
@@ -60,6 +62,8 @@ def run(args: argparse.Namespace, console) -> int:
     options = sweep_method_options(args, cfg.methods)
     bundle = load_bundle(args)
     out = Path(args.out) if args.out else Path("reports") / f"{bundle.name}-sweep"
+    check_writable_dir(out)
+    load_splits(args, profile_for(bundle, args))  # bad data fails now, before any cell or file is written
     out.mkdir(parents=True, exist_ok=True)
     ckpt = out / "baseline.pt"
     if not ckpt.exists():

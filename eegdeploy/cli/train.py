@@ -54,20 +54,21 @@ def run(args: argparse.Namespace, console) -> int:
     from eegdeploy.config import load_profile
 
     profile = load_profile(args.profile)  # a bad profile fails before anything heavy is imported
+    arch_kwargs = parse_json_object(args.arch_kwargs, "arch-kwargs")
 
     from eegdeploy.data import load_data
-    from eegdeploy.io import atomic_path
+    from eegdeploy.io import check_writable
     from eegdeploy.models import save_checkpoint
 
     out = Path(args.out)
-    with atomic_path(out):  # fail early on a non-writable destination, before training
-        pass
+    check_writable(out)  # fails early on a non-writable destination; an existing file is not touched
     splits = load_data(args.data, profile, seed=args.seed)
+    console.print(f"training {profile.name} on {splits.describe()}")
     bundle, result, acc = train_baseline(
         profile, splits, seed=args.seed, epochs=args.epochs, lr=args.lr, batch_size=args.batch_size,
-        arch_kwargs=parse_json_object(args.arch_kwargs, "arch-kwargs"), console=console)
+        arch_kwargs=arch_kwargs, console=console)
     save_checkpoint(bundle, out)
-    console.print(f"saved [bold]{out}[/]: test accuracy {100 * acc:.1f}% "
+    console.print(f"saved [bold]{out}[/]: test accuracy {100 * acc:.1f}% on {len(splits.test)} test samples "
                   f"(best validation {100 * result.best_val_accuracy:.1f}% at epoch {result.best_epoch}), "
-                  f"data {splits.source} ({splits.sizes()})")
+                  f"data {splits.describe()}")
     return 0

@@ -26,6 +26,7 @@ class Row:
     make: Callable[[Path], list[str]]  # builds files under tmp, returns CLI args (output folder: tmp/out)
     expect: str  # a substring of the one-line message
     code: int = 2
+    prelude: str = ""  # Python run before the CLI in the same process (to simulate a full disk)
 
 
 def _ckpt(tmp: Path, profile: str = "eegnet-deap") -> Path:
@@ -113,6 +114,35 @@ def _bench_onnx(tmp: Path, content: bytes | None) -> list[str]:
     return ["bench", str(p), "--iters", "2", "--json", str(tmp / "out" / "bench.json")]
 
 
+def _existing(name: str, data: bytes, args: Callable[[Path, Path], list[str]]) -> Callable[[Path], list[str]]:
+    """An output file the user already has (tmp/out/NAME): the failed command must leave its bytes alone."""
+    def make(tmp: Path) -> list[str]:
+        (tmp / "out").mkdir(exist_ok=True)
+        (tmp / "out" / name).write_bytes(data)
+        return args(tmp, tmp / "out" / name)
+    return make
+
+
+def _text(tmp: Path, name: str, text: str) -> Path:
+    (tmp / name).write_text(text)
+    return tmp / name
+
+
+def _bci_npz(tmp: Path) -> Path:
+    return _npz(tmp, _rng.standard_normal((16, 1, 2, 750)).astype(np.float32), np.arange(16) % 2)
+
+
+# Every write fails as if the disk had filled up at the last block of each file.
+FULL_DISK = (
+    "import errno, os\n"
+    "_replace = os.replace\n"
+    "def _full(src, dst, *a, **k):\n"
+    "    if '.eegdeploy-tmp-' in os.path.basename(str(src)):\n"
+    "        raise OSError(errno.ENOSPC, 'No space left on device', str(src))\n"
+    "    return _replace(src, dst, *a, **k)\n"
+    "os.replace = _full\n")
+
+
 def _unwritable(tmp: Path) -> list[str]:
     (tmp / "afile").write_text("x")
     return ["compress", str(_ckpt(tmp)), "--out", str(tmp / "afile" / "out")]
@@ -168,6 +198,23 @@ ROWS: list[Row] = [
         "rank"),
     Row("inspect-empty-onnx", "an empty .onnx file for inspect",
         lambda t: ["inspect", str(_bench_onnx(t, b"")[1])], "not an ONNX model"),
+    # Issue 13: a refused or failed run leaves an existing destination byte-identical, and no temporary file.
+    Row("train-keeps-checkpoint", "train with a missing --data and an existing checkpoint at --out (the checkpoint "
+        "is left byte-identical)",
+        _existing("model.pt", b"last week's checkpoint", lambda t, o: [
+            "train", "--profile", "eegnet-bci", "--data", str(t / "nope.npz"), "--out", str(o)]), "does not exist"),
+    Row("bench-keeps-json", "bench with a bad --batch and an existing --json file (left byte-identical)",
+        _existing("bench.json", b'{"kind": "eegdeploy-bench"}', lambda t, o: [
+            *_bench_onnx(t, None)[:2], "--batch", "0", "--json", str(o)]), "batch"),
+    Row("merge-keeps-out", "report merge of a file that is not a result, with an existing --out (left "
+        "byte-identical)",
+        _existing("table.md", b"| old table |", lambda t, o: [
+            "report", "merge", str(_text(t, "notes.json", "not json")), "--out", str(o)]), "not JSON"),
+    Row("full-disk", "the disk fills up while train writes the checkpoint (simulated; the existing checkpoint "
+        "is left byte-identical)",
+        _existing("model.pt", b"last week's checkpoint", lambda t, o: [
+            "train", "--profile", "eegnet-bci", "--data", str(_bci_npz(t)), "--epochs", "1", "--out", str(o)]),
+        "no space left", prelude=FULL_DISK),
 ]
 
 
@@ -181,13 +228,26 @@ def _save_branchy(tmp: Path) -> Path:
     return tmp / "b.pt"
 
 
-def run_row(row: Row, tmp: Path) -> subprocess.CompletedProcess:
+def prepare(row: Row, tmp: Path) -> list[str]:
+    """Build the row's files under ``tmp``; the command line to run."""
     args = row.make(tmp)
     if "--out" not in args and args[0] in ("compress", "export", "sweep", "search", "sensitivity"):
         args = args + ["--out", str(tmp / "out")]
+    return args
+
+
+def run_args(row: Row, args: list[str], tmp: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1", "COLUMNS": "200"}
-    return subprocess.run([sys.executable, "-m", "eegdeploy", *args], env=env, capture_output=True, text=True,
-                          timeout=300, cwd=tmp)
+    if row.prelude:
+        cmd = [sys.executable, "-c", row.prelude + "import sys\nfrom eegdeploy.cli import main\n"
+               "sys.exit(main(sys.argv[1:]))", *args]
+    else:
+        cmd = [sys.executable, "-m", "eegdeploy", *args]
+    return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300, cwd=tmp)
+
+
+def run_row(row: Row, tmp: Path) -> subprocess.CompletedProcess:
+    return run_args(row, prepare(row, tmp), tmp)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -201,6 +261,17 @@ def main(argv: list[str] | None = None) -> int:
              "Every row is a test in `tests/reliability/test_catalog.py` that runs the real CLI and checks the exit "
              "code, a single stderr line without a traceback, and an output folder left exactly as it was. This page "
              "is generated from real runs by `python tests/reliability/catalog.py --markdown docs/errors.md`.", "",
+             "**A failed run changes nothing you already had.** Every command that writes (`train`, `compress`, "
+             "`export` with its int8/fp16/test-vector/model-card files, `bench --json`, `report merge --out`, "
+             "`sensitivity`, `sweep`, `search`, `demo`, and every plot) checks that its destination can be written "
+             "by creating and removing a temporary file beside it, writes everything to temporary files or a "
+             "staging folder beside the destination, and moves them into place only when the run succeeded "
+             "(Ctrl-C and SIGTERM are held during the final renames). After a refused input, a failure, an "
+             "interruption (SIGINT, SIGTERM) or a full disk, an existing destination is byte-identical, no "
+             "temporary file (`.eegdeploy-tmp-*`) is left, and folders the run created are removed again. A sweep "
+             "records each finished cell in `sweep.json` as it goes, so a rerun resumes; an interrupted cell leaves "
+             "nothing. `tests/reliability/test_no_loss.py` checks this for every command and output, and the rows "
+             "below marked *left byte-identical* check it through the real CLI.", "",
              "Exit codes: 0 success, 2 bad input, 1 internal failure (a short hint; the traceback only with "
              "`--debug`), 130 interrupted (Ctrl-C), 143 terminated (SIGTERM).", "",
              "| situation | exit | message printed |", "|---|---|---|"]

@@ -1,6 +1,6 @@
 import pytest
 
-from .catalog import ROWS, run_row
+from .catalog import ROWS, prepare, run_args
 
 
 def _snapshot(folder):
@@ -12,8 +12,9 @@ def test_bad_input_catalog(row, tmp_path):
     out = tmp_path / "out"
     out.mkdir()
     (out / "report.json").write_text('{"previous": "run"}')
+    args = prepare(row, tmp_path)  # may add an existing output of its own under out/
     before = _snapshot(out)
-    res = run_row(row, tmp_path)
+    res = run_args(row, args, tmp_path)
     lines = res.stderr.strip().splitlines()
     assert res.returncode == row.code, res.stderr
     assert len(lines) == 1, res.stderr

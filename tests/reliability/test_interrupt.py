@@ -51,3 +51,35 @@ def test_interrupt_during_recovery_keeps_previous_artifacts(tmp_path, sig, code)
     for name, data in previous.items():
         assert (out / name).read_bytes() == data
     assert not list(tmp_path.rglob(".eegdeploy-tmp-*"))
+
+
+@pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["sigint", "sigterm"])
+def test_interrupted_train_keeps_the_checkpoint_it_would_replace(tmp_path, sig, code):
+    """Issue 13: a week's baseline must survive a Ctrl-C (or a kill) of the run that would replace it."""
+    prof = load_profile("eegnet-bci")
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "d.npz", X=rng.standard_normal((48, *prof.input.shape)).astype(np.float32),
+             y=np.arange(48) % 2)
+    model = tmp_path / "model.pt"
+    model.write_bytes(b"a good checkpoint from last week" * 100)
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1", "COLUMNS": "200"}
+    proc = subprocess.Popen([sys.executable, "-m", "eegdeploy", "train", "--profile", "eegnet-bci",
+                             "--data", str(tmp_path / "d.npz"), "--epochs", "5000", "--out", str(model)],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    seen = ""
+    while time.time() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        seen += line
+        if line.startswith("training "):
+            break
+    assert "training eegnet-bci" in seen, seen + proc.stderr.read()
+    time.sleep(1.0)  # inside the training loop
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == code, err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert model.read_bytes() == b"a good checkpoint from last week" * 100
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d.npz", "model.pt"]
