@@ -63,7 +63,7 @@ def dead_channel_plan(model: nn.Module, example: torch.Tensor) -> PrunePlan:
     plan = PrunePlan(method="uwmp-dead-channels", ratio=0.0, input_shape=analysis.input_shape)
     read: dict[int, bool] = {}
     for name, lay in analysis.layers.items():
-        if lay.kind == "norm" or lay.in_slots is None:
+        if lay.kind not in ("conv", "linear") or lay.in_slots is None:
             continue
         w = lay.module.weight.detach()
         if lay.kind == "conv" and lay.module.groups > 1:

@@ -43,7 +43,7 @@ class LatencyLUT:
         self.inputs: dict[str, torch.Tensor] = {}
         hooks = []
         for name in analysis.layers:
-            if analysis.layers[name].kind == "norm":
+            if analysis.layers[name].kind not in ("conv", "linear"):  # norms, LayerNorms, RNN inputs, user layers
                 continue
             m = model.get_submodule(name)
             def grab(mod: nn.Module, inp: Any, out: Any, n: str = name) -> None:  # must return None
@@ -74,8 +74,8 @@ class LatencyLUT:
             x = self.inputs[name]
             if keep_in is not None and lay.kind == "conv":
                 x = x[:, torch.from_numpy(keep_in)]
-            elif keep_in is not None and lay.kind == "linear":
-                x = x[:, torch.from_numpy(keep_in)]
+            elif keep_in is not None and lay.kind == "linear":  # features are the last axis (tokens before)
+                x = x[..., torch.from_numpy(keep_in)]
             xb = x.expand(self.batch, *x.shape[1:]).contiguous()
             with torch.inference_mode():
                 self.cache[key] = _time(lambda: m(xb))
