@@ -18,7 +18,7 @@ from typing import Any, Callable
 
 from eegdeploy.errors import InputError
 
-MAX_PARAMS = 64_000_000  # parameters + buffers of one model (256 MB as float32)
+MAX_PARAMS = 32_000_000  # parameters + buffers of one model (128 MB as float32)
 MAX_SAMPLE_ELEMENTS = 1 << 24  # values in one input sample / one activation of one sample (64 MB float32)
 MAX_LIVE_ELEMENTS = 1 << 25  # values alive at once in a model's forward, per sample (128 MB float32)
 MAX_FLOPS_PER_SAMPLE = 20_000_000_000  # 20 GFLOP per sample (EEG CNNs need < 1)

@@ -15,7 +15,7 @@ import re
 import unicodedata
 from typing import Any
 
-__all__ = ["clean", "md", "safe"]
+__all__ = ["clean", "component", "md", "safe"]
 
 _ANSI = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[PX^_][^\x1b]*(?:\x1b\\)?|[@-Z\\-_])")
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+!|~])")
@@ -47,3 +47,14 @@ def safe(value: Any, *, max_len: int = 500) -> str:
 def md(value: Any, *, max_len: int = 500) -> str:
     """``clean`` plus Markdown escaping: safe in a table cell or a line of prose."""
     return _MD_SPECIAL.sub(r"\\\1", clean(value, max_len=max_len))
+
+
+_COMPONENT_BAD = re.compile(r"[^A-Za-z0-9._+-]+")
+
+
+def component(value: Any, *, default: str = "model", max_len: int = 64) -> str:
+    """One plain path component made from ``value`` (a name read from a file): letters, digits and ``._+-``
+    only, no leading dot, never ``..``; ``default`` when nothing is left."""
+    text = _COMPONENT_BAD.sub("-", clean(value, max_len=200)).strip(".-")
+    text = text.replace("..", "-")[:max_len].strip(".-")
+    return text or default

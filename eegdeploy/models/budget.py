@@ -20,7 +20,7 @@ import torch.nn as nn
 
 from eegdeploy.limits import MAX_FLOPS_PER_SAMPLE, MAX_LIVE_ELEMENTS, MAX_PARAMS, MAX_SAMPLE_ELEMENTS, BudgetError, over
 
-__all__ = ["Meter", "call_bound", "check_params", "check_sample_shape", "guard_layers", "layer_bound"]
+__all__ = ["Meter", "call_bound", "check_params", "check_sample_shape", "guard_layers", "layer_bound", "param_budget"]
 
 _FIX = "a model this large is refused as a likely crafted file; check the file's source"
 
@@ -230,6 +230,31 @@ def check_params(module: nn.Module, where: str) -> int:
     if n > MAX_PARAMS:
         raise over("the parameter count", n, MAX_PARAMS, where, _FIX)
     return n
+
+
+@contextlib.contextmanager
+def param_budget(where: str, limit: int = MAX_PARAMS) -> Iterator[None]:
+    """While active, building modules refuses once the parameters and buffers registered exceed ``limit``.
+
+    The hooks run when a tensor is registered, before a layer initialises it, so memory for a refused layer is never
+    touched (``torch.empty`` only reserves address space)."""
+    from torch.nn.modules.module import (register_module_buffer_registration_hook,
+                                         register_module_parameter_registration_hook)
+
+    total = [0]
+
+    def hook(_m: nn.Module, _name: str, t: Any) -> None:
+        if isinstance(t, torch.Tensor):
+            total[0] += t.numel()
+            if total[0] > limit:
+                raise over("the parameter count", total[0], limit, where, _FIX)
+
+    handles = [register_module_parameter_registration_hook(hook), register_module_buffer_registration_hook(hook)]
+    try:
+        yield
+    finally:
+        for h in handles:
+            h.remove()
 
 
 @contextlib.contextmanager

@@ -22,7 +22,10 @@ class Bundle:
 
     @property
     def name(self) -> str:
-        return self.profile or self.arch.split(":")[-1]
+        """A short name, safe as one path component (default output folders are made from it)."""
+        from eegdeploy.text import component
+
+        return component(self.profile or self.arch.split(":")[-1])
 
     @property
     def num_classes(self) -> int:
@@ -35,7 +38,10 @@ def resolve_profile(bundle: Bundle, profile: str | None = None) -> Profile:
 
     A named profile whose input shape differs from the bundle's does not describe this model and is not used.
     """
-    name = profile or bundle.profile
+    from eegdeploy.config import list_profiles
+
+    # a profile named inside a file is only a label: it selects a shipped profile or nothing (never a path)
+    name = profile or (bundle.profile if bundle.profile in list_profiles() else None)
     if name:
         prof = load_profile(name)
         if tuple(prof.input.shape) == tuple(bundle.input.shape):

@@ -19,6 +19,7 @@ import warnings
 
 import json
 import pickle
+import re
 import zipfile
 from pathlib import Path
 from typing import Any, Mapping
@@ -29,8 +30,15 @@ import torch.nn as nn
 from eegdeploy.config import InputSpec, Profile, load_profile
 from eegdeploy.errors import CheckpointError, ConfigError
 from eegdeploy.io import atomic_path
+from eegdeploy.limits import MAX_NESTING, check_zip, nesting_depth
+from eegdeploy.models.budget import check_sample_shape, guard_layers
 from eegdeploy.models.bundle import Bundle
 from eegdeploy.models.zoo import build_model, check_input, make_plain
+from eegdeploy.text import clean
+
+TRUSTED_NAMESPACES = ("torcheeg", "eegdeploy")
+_ARCH = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*")
+_PROFILE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_+-]*(?:\.[A-Za-z0-9_+-]+)*")
 
 CHECKPOINT_FORMAT = "eegdeploy-checkpoint"
 PORTABLE_FORMAT = "eegdeploy-portable"
@@ -73,6 +81,7 @@ def _read(path: Path, trust_pickle: bool) -> Any:
                               fix="check its permissions") from None
     if size == 0:
         raise CheckpointError(f"checkpoint {str(path)!r} is empty", fix="re-save the model")
+    check_zip(path, f"checkpoint {str(path)!r}")
     try:
         with warnings.catch_warnings():  # torch warns about pickle protocols on files it then refuses anyway
             warnings.simplefilter("ignore")
@@ -123,6 +132,51 @@ def _unwrap_state_dict(obj: Mapping[str, Any]) -> dict[str, torch.Tensor] | None
     return sd
 
 
+def file_arch(value: Any, user_arch: str | None, where: str) -> str:
+    """The architecture a checkpoint names, if it may be imported: a ``torcheeg:``/``eegdeploy:`` name, or any
+    name the user gave too (``--arch``, ``load_model(arch=...)``). Nothing is imported here."""
+    if not isinstance(value, str) or not _ARCH.fullmatch(value):
+        raise CheckpointError(f"{where} names an invalid architecture {clean(value, max_len=60)!r}",
+                              fix="re-save it with 'eegdeploy train' (names look like torcheeg:CCNN)")
+    if value.split(":", 1)[0] in TRUSTED_NAMESPACES or value == user_arch:
+        return value
+    raise CheckpointError(f"{where} names architecture {value!r}, outside the torcheeg: and eegdeploy: namespaces; "
+                          "loading it would import and run that module",
+                          fix=f"if you trust the file and that module, pass --arch {value} "
+                              f"(Python: load_model(path, arch={value!r}))")
+
+
+def file_profile(value: Any, where: str) -> str | None:
+    """A profile name stored in a file: a plain name (a label; only a shipped profile of that name is ever
+    loaded from it), never a path."""
+    if value is None:
+        return None
+    if isinstance(value, str) and len(value) <= 64 and _PROFILE_NAME.fullmatch(value):
+        return value
+    raise CheckpointError(f"{where} names profile {clean(value, max_len=60)!r}, which is not a plain profile name",
+                          fix="re-save it with 'eegdeploy train'; pass --profile to choose a profile yourself")
+
+
+def _file_kwargs(value: Any, where: str) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict) or not all(isinstance(k, str) and k.isidentifier() for k in value) \
+            or nesting_depth(value) > 8:
+        raise CheckpointError(f"{where} has malformed arch_kwargs", fix="re-save it with 'eegdeploy train'")
+    stack = list(value.values())
+    while stack:
+        v = stack.pop()
+        if isinstance(v, (list, tuple, dict)):
+            stack.extend(v.values() if isinstance(v, dict) else v)
+        elif isinstance(v, int) and not isinstance(v, bool) and abs(v) > 1 << 24:
+            raise CheckpointError(f"{where}: arch_kwargs hold the integer {v:,}, beyond any EEG model's size "
+                                  f"(limit {1 << 24:,})", fix="check the file's source")
+        elif not (v is None or isinstance(v, (bool, int, float, str))):
+            raise CheckpointError(f"{where} has arch_kwargs of type {type(v).__name__}",
+                                  fix="re-save it with 'eegdeploy train'")
+    return dict(value)
+
+
 def load_state_dict_checked(model: nn.Module, state_dict: Mapping[str, torch.Tensor], arch: str) -> None:
     """Load strictly; on mismatch name the first offending key and both shapes."""
     own = model.state_dict()
@@ -159,17 +213,29 @@ def load_model(
     prof = load_profile(profile) if isinstance(profile, str) else profile
     obj = _read(path, trust_pickle)
 
+    where = f"checkpoint {str(path)!r}"
+    if isinstance(obj, Mapping) and nesting_depth(obj) > MAX_NESTING:
+        raise CheckpointError(f"{where} nests deeper than {MAX_NESTING} levels", fix="give a file written by eegdeploy")
     if isinstance(obj, Mapping) and obj.get("format") == CHECKPOINT_FORMAT:
         try:
             spec = InputSpec.from_dict(obj["input"])
-            a, kw = str(obj["arch"]), dict(obj.get("arch_kwargs") or {})
-            names = tuple(obj.get("class_names") or ())
+            a = file_arch(obj["arch"], arch, where)
+            kw = _file_kwargs(obj.get("arch_kwargs"), where)
+            names = tuple(str(n) for n in (obj.get("class_names") or ()))
             sd = obj["state_dict"]
+            prof_name = file_profile(obj.get("profile"), where)
+            metadata = obj.get("metadata") or {}
+            if not isinstance(metadata, dict) or not isinstance(sd, Mapping):
+                raise TypeError("metadata and state_dict must be dicts")
         except (KeyError, TypeError, ValueError, IndexError, AttributeError, RuntimeError) as err:
-            raise CheckpointError(f"checkpoint {str(path)!r} is malformed ({type(err).__name__}: {str(err)[:100]})", fix="re-save it with 'eegdeploy train'") from None
-        module = build_model(a, kw)
+            raise CheckpointError(f"{where} is malformed ({type(err).__name__}: {clean(err, max_len=100)})",
+                                  fix="re-save it with 'eegdeploy train'") from None
+        check_sample_shape(spec.shape, where)
+        # the file's own tensors bound the model: a checkpoint's state_dict holds every parameter
+        held = sum(t.numel() for t in sd.values() if isinstance(t, torch.Tensor))
+        module = build_model(a, kw, max_params=int(held * 1.25) + 100_000)
         load_state_dict_checked(module, sd, a)
-        bundle = Bundle(module, a, kw, spec, names, obj.get("profile"), dict(obj.get("metadata") or {}))
+        bundle = Bundle(module, a, kw, spec, names, prof_name, dict(metadata))
     elif isinstance(obj, Mapping) and obj.get("format") == PORTABLE_FORMAT:
         from eegdeploy.models.portable import from_portable
 
@@ -181,8 +247,8 @@ def load_model(
             if input_shape is None:
                 raise CheckpointError(f"portable model {str(path)!r} has no input spec", fix="pass --input-shape") from None
             spec = InputSpec(shape=tuple(input_shape))
-        names = tuple(meta.get("class_names") or ())
-        bundle = Bundle(module, "portable", {}, spec, names, meta.get("profile"), meta)
+        names = tuple(str(n) for n in (meta.get("class_names") or ()))
+        bundle = Bundle(module, "portable", {}, spec, names, file_profile(meta.get("profile"), where), meta)
     elif isinstance(obj, nn.Module):  # only reachable with trust_pickle
         make_plain(obj)
         spec = _spec_from(prof, input_shape, path)
@@ -210,9 +276,11 @@ def load_model(
         bundle.class_names = tuple(class_names)
     if input_shape is not None:
         bundle.input = InputSpec(**{**bundle.input.__dict__, "shape": tuple(input_shape)})
-    example = check_input(bundle.module, bundle.input.shape)
-    with torch.no_grad():
-        n_out = bundle.module.eval()(example).shape[1]
+    check_sample_shape(tuple(bundle.input.shape), where)
+    with guard_layers(bundle.module, 2, where):
+        example = check_input(bundle.module, bundle.input.shape)
+        with torch.no_grad():
+            n_out = bundle.module.eval()(example).shape[1]
     if not bundle.class_names:
         bundle.class_names = tuple(f"class-{i}" for i in range(n_out))
     elif len(bundle.class_names) != n_out:

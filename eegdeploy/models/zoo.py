@@ -31,7 +31,7 @@ from typing import Any, Mapping
 import torch
 import torch.nn as nn
 
-from eegdeploy.errors import ConfigError, InputError, unknown_name
+from eegdeploy.errors import ConfigError, EegDeployError, InputError, unknown_name
 
 
 TORCHEEG_FAMILIES = ("cnn", "transformer", "rnn")  # gnn needs torch_scatter
@@ -134,13 +134,23 @@ def _plain_kwargs(kwargs: Mapping[str, Any], cls: type | None = None) -> dict[st
     return {k: conv(v, k in wants_list) for k, v in kwargs.items()}
 
 
-def build_model(arch: str, kwargs: Mapping[str, Any] | None = None, *, plain: bool = True) -> nn.Module:
+def build_model(arch: str, kwargs: Mapping[str, Any] | None = None, *, plain: bool = True,
+                max_params: int | None = None) -> nn.Module:
     """Instantiate ``arch`` with ``kwargs``, in eval mode, with max-norm and parametrized layers made plain
-    (``plain=False`` leaves them, to load a state_dict saved with parametrizations first: then ``make_plain``)."""
+    (``plain=False`` leaves them, to load a state_dict saved with parametrizations first: then ``make_plain``).
+
+    Construction stops once the registered parameters and buffers pass ``max_params`` (default and cap:
+    ``eegdeploy.limits.MAX_PARAMS``), before the oversized layer is initialised."""
+    from eegdeploy.limits import MAX_PARAMS, BudgetError
+    from eegdeploy.models.budget import param_budget
+
     cls = resolve_arch(arch)
     kw = _plain_kwargs(kwargs or {}, cls)
     try:
-        model = cls(**kw)
+        with param_budget(f"architecture {arch}", min(MAX_PARAMS, max_params or MAX_PARAMS)):
+            model = cls(**kw)
+    except BudgetError:
+        raise
     except TypeError as err:
         params = [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
         raise ConfigError(f"cannot build {arch} with {kw}: {err}",
@@ -298,6 +308,8 @@ def check_input(model: nn.Module, shape: tuple[int, ...], num_classes: int | Non
     try:
         with torch.no_grad():
             out = model(example)
+    except EegDeployError:
+        raise
     except Exception as err:
         msg = str(err).splitlines()[0][:200]
         raise InputError(f"the model rejects input shape {list(shape)} ({type(err).__name__}: {msg})",
