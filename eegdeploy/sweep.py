@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from eegdeploy.config import RECOVERIES
+from eegdeploy.limits import parse_json
+from eegdeploy.text import clean, md, md_code
 from eegdeploy.errors import ConfigError, EegDeployError, UnsupportedLayerError, invalid_value, unknown_name
 from eegdeploy.io import write_json, write_text
 
@@ -146,6 +148,49 @@ def summarize(r: dict[str, Any]) -> dict[str, Any]:
                if r.get("extras", {}).get("kg") else {})}
 
 
+_SUMMARY_NUMBERS = ("baseline_accuracy", "accuracy", "params", "baseline_params", "macs", "baseline_macs",
+                    "params_reduction", "macs_reduction")
+
+
+def check_state(old: Any, path: Path) -> None:
+    """sweep.json must match its schema before it decides which cells to skip: each entry is keyed by the id of
+    the cell it holds and has exactly one outcome (a measured summary, a skip reason, or a failure)."""
+
+    def bad(why: str) -> ConfigError:
+        return ConfigError(f"{path} is not a valid sweep state ({clean(why, max_len=160)})",
+                           fix="delete it to start the sweep afresh")
+
+    if not isinstance(old, dict) or old.get("kind") != "eegdeploy-sweep" or old.get("version") != 1 \
+            or not isinstance(old.get("spec"), dict) or not isinstance(old.get("cells", {}), dict):
+        raise bad("not an eegdeploy sweep.json, version 1")
+    for cid, res in old.get("cells", {}).items():
+        if not isinstance(res, dict) or not isinstance(res.get("cell"), dict):
+            raise bad(f"entry {cid!r} has no cell")
+        c = res["cell"]
+        try:
+            if set(c) != {"method", "ratio", "recover", "fold"} or not all(isinstance(c[k], str) for k in
+                                                                             ("method", "recover")) \
+                    or isinstance(c["ratio"], bool) or not isinstance(c["ratio"], (int, float)) \
+                    or not 0 < c["ratio"] < 1 or not isinstance(c["fold"], int) or c["fold"] < 0:
+                raise ValueError
+            ok_id = Cell(**c).id == cid
+        except (TypeError, ValueError):
+            raise bad(f"entry {cid!r} holds a malformed cell") from None
+        if not ok_id:
+            raise bad(f"entry {cid!r} holds the cell of another id")
+        outcomes = [k for k in ("summary", "skipped", "failed") if k in res]
+        if len(outcomes) != 1 or set(res) != {"cell", outcomes[0]}:
+            raise bad(f"entry {cid!r} does not have exactly one outcome")
+        value = res[outcomes[0]]
+        if outcomes[0] == "summary":
+            if not isinstance(value, dict) or not all(isinstance(value.get(k), (int, float))
+                                                      and not isinstance(value.get(k), bool)
+                                                      for k in _SUMMARY_NUMBERS):
+                raise bad(f"entry {cid!r} has a malformed summary")
+        elif not isinstance(value, str) or len(value) > 2000:
+            raise bad(f"entry {cid!r} has a malformed reason")
+
+
 class State:
     """sweep.json: finished and skipped cells, rewritten atomically after each one."""
 
@@ -154,9 +199,10 @@ class State:
         self.data: dict[str, Any] = {"kind": "eegdeploy-sweep", "version": 1, "spec": spec, "cells": {}}
         if path.exists():
             try:
-                old = json.loads(path.read_text())
+                old = parse_json(path.read_text(encoding="utf-8"), str(path), lambda m, f: ConfigError(m, fix=f))
             except (json.JSONDecodeError, UnicodeDecodeError):
                 raise ConfigError(f"{path} is corrupt", fix="delete it to start the sweep afresh") from None
+            check_state(old, path)
             keys = ("checkpoint", "model", "data", "seed", "epochs", "split", "folds", "holdout_split", "checkpoints",
                     "kg")
             diff = [k for k in keys if old.get("spec", {}).get(k) != spec.get(k)]
@@ -320,10 +366,10 @@ def to_markdown(table: dict[str, Any], spec: dict[str, Any], cfg: SweepConfig) -
              "parameters for uwmp, whose dense latency does not drop).", "", markdown_table(header, rows), ""]
     if table["skipped"]:
         lines += ["Skipped cells (the method does not apply):", ""]
-        lines += [f"- `{k}`: {v}" for k, v in table["skipped"].items()] + [""]
+        lines += [f"- `{md_code(k)}`: {md(v)}" for k, v in table["skipped"].items()] + [""]
     if table.get("failed"):
         lines += ["Failed cells (tried again by the next run of the same command):", ""]
-        lines += [f"- `{k}`: {v}" for k, v in table["failed"].items()] + [""]
+        lines += [f"- `{md_code(k)}`: {md(v)}" for k, v in table["failed"].items()] + [""]
     lines += ["![accuracy vs MACs](sweep-accuracy-macs.png)", "", "![accuracy vs latency](sweep-accuracy-latency.png)", ""]
     return "\n".join(lines)
 

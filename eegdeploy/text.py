@@ -15,10 +15,10 @@ import re
 import unicodedata
 from typing import Any
 
-__all__ = ["clean", "component", "md", "safe"]
+__all__ = ["clean", "component", "md", "md_code", "safe"]
 
 _ANSI = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[PX^_][^\x1b]*(?:\x1b\\)?|[@-Z\\-_])")
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+!|~])")
+_MD_SPECIAL = re.compile(r"([\\`\[\]<>|])")
 
 
 def clean(value: Any, *, max_len: int = 500) -> str:
@@ -45,8 +45,15 @@ def safe(value: Any, *, max_len: int = 500) -> str:
 
 
 def md(value: Any, *, max_len: int = 500) -> str:
-    """``clean`` plus Markdown escaping: safe in a table cell or a line of prose."""
-    return _MD_SPECIAL.sub(r"\\\1", clean(value, max_len=max_len))
+    """``clean`` plus Markdown escaping: safe in a table cell or a line of prose (no links, images, HTML, code
+    spans or table breaks; one line, so no headings or fences)."""
+    text = _MD_SPECIAL.sub(r"\\\1", clean(value, max_len=max_len))
+    return "\\" + text if text[:1] in ("#", "!", "-", "+", "=", ">") else text
+
+
+def md_code(value: Any, *, max_len: int = 200) -> str:
+    """``clean`` for text inside a Markdown code span or block: backticks (which would close it) become ``'``."""
+    return clean(value, max_len=max_len).replace("`", "'")
 
 
 _COMPONENT_BAD = re.compile(r"[^A-Za-z0-9._+-]+")

@@ -65,7 +65,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _error(message: str) -> None:
-    print(f"eegdeploy: error: {message}", file=sys.stderr)
+    from eegdeploy.text import clean  # messages quote file contents: no escape sequence reaches the terminal
+
+    print(f"eegdeploy: error: {clean(message, max_len=2000)}", file=sys.stderr)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -111,15 +111,17 @@ def run(args: argparse.Namespace, console) -> int:
         train = replace(train, **overrides)
     splits = load_splits(args, profile)
 
+    from eegdeploy.text import safe  # messages and notes may quote file contents
+
     def progress(stage: str, message: str) -> None:
-        console.print(f"[dim]{stage:>8}[/] {message}")
+        console.print(f"[dim]{stage:>8}[/] {safe(message, max_len=2000)}")
 
     result = compress(bundle, splits, config, out, train=train, progress=progress)
     console.print(to_table(result))
     console.print(f"pruned layers: {', '.join(result.extras.get('pruned_layers', [])) or 'none'}")
     for note in result.extras.get("notes", []):
-        console.print(f"[yellow]note:[/] {note}")
+        console.print(f"[yellow]note:[/] {safe(note, max_len=2000)}")
     int8 = " slim.int8.onnx" if result.int8 is not None else ""
-    console.print(f"wrote {out}/: report.json report.md model-card.md baseline.onnx slim.onnx{int8} slim.pt "
+    console.print(f"wrote {safe(out)}/: report.json report.md model-card.md baseline.onnx slim.onnx{int8} slim.pt "
                   "test-vectors.npz")
     return 0

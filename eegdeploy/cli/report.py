@@ -31,8 +31,10 @@ def run_merge(args: argparse.Namespace, console) -> int:
     table = Table(title=f"{len(rows)} measurements from {len(args.files)} file(s)", title_justify="left")
     for c in COLUMNS:
         table.add_column(c, justify="right" if c not in ("model", "cpu / device", "runtime") else "left")
+    from eegdeploy.text import safe
+
     for r in rows:
-        table.add_row(*map(str, r))
+        table.add_row(*(safe(c) for c in r))
     console.print(table)
     if args.out:
         write_text(args.out, merged_markdown(args.files))

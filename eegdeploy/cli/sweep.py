@@ -80,10 +80,10 @@ def run(args: argparse.Namespace, console) -> int:
         def on_cell(kind: str, cell, n: int, total: int) -> None:
             bar.update(task, completed=n, total=total, description=f"running {cell.id}" if kind == "start" else "")
 
-        table = sweep(spec, cfg, progress=lambda msg: bar.console.print(msg), on_cell=on_cell)
+        table = sweep(spec, cfg, progress=lambda msg: bar.console.print(_safe(msg)), on_cell=on_cell)
     from rich.table import Table
 
-    t = Table(title=f"sweep of {bundle.name} ({len(table['rows'])} settings)", title_justify="left")
+    t = Table(title=f"sweep of {_safe(bundle.name)} ({len(table['rows'])} settings)", title_justify="left")
     for col in ("method", "ratio", "recovery", "n", "accuracy %", "MACs −", "speedup"):
         t.add_column(col, justify="left" if col in ("method", "recovery") else "right")
     for r in table["rows"]:
@@ -91,12 +91,20 @@ def run(args: argparse.Namespace, console) -> int:
                   f"{100 * r['accuracy']:.1f} ± {100 * r['accuracy_std']:.1f}", f"{100 * r['macs_reduction']:.0f}%",
                   "-" if r["speedup"] is None else f"{r['speedup']:.2f}x")
     console.print(t)
+    from eegdeploy.text import safe  # reasons may come from sweep.json or quote a file
+
     for k, v in table["skipped"].items():
-        console.print(f"[yellow]skipped[/] {k}: {v}")
+        console.print(f"[yellow]skipped[/] {safe(k)}: {safe(v)}")
     for k, v in table["failed"].items():
-        console.print(f"[red]failed[/] {k}: {v}")
+        console.print(f"[red]failed[/] {safe(k)}: {safe(v)}")
     console.print(f"wrote {out}/sweep.md, sweep.json, aggregate.json and plots")
     if table["failed"]:
         console.print(f"[red]{len(table['failed'])} cell(s) failed[/]; run the same command again to retry them")
         return 1
     return 0
+
+
+def _safe(text: str) -> str:
+    from eegdeploy.text import safe
+
+    return safe(text, max_len=2000)

@@ -96,8 +96,30 @@ def _int8(info: ModelCardInfo) -> str:
             f"| ort-cpu p50, batch {q['batch']} | {q['fp32_p50_ms']:.3f} ms | {q['p50_ms']:.3f} ms |\n")
 
 
+def _escaped(info: ModelCardInfo) -> ModelCardInfo:
+    """Every string that may come from a file (checkpoint, profile, metadata), escaped for Markdown; those that
+    sit inside code spans or the Python snippet only lose backticks and quotes."""
+    import dataclasses
+
+    from eegdeploy.text import md, md_code
+
+    def code(v: str) -> str:
+        return md_code(v).replace('"', "'")
+
+    return dataclasses.replace(
+        info, name=md(info.name), arch=code(info.arch), title=md(info.title), layout=tuple(code(a) for a in info.layout),
+        electrodes=tuple(md(e) for e in info.electrodes), preprocessing=md(info.preprocessing),
+        class_names=tuple(md(c) for c in info.class_names), onnx_file=code(info.onnx_file),
+        input_name=code(info.input_name), output_name=code(info.output_name), test_vectors=code(info.test_vectors),
+        recipe={md(k): md(v) for k, v in info.recipe.items()}, extra=[md(e) for e in info.extra],
+        exporter=None if info.exporter is None else md(info.exporter),
+        versions={md(k): md(v) for k, v in info.versions.items()},
+        latency={md(r): {md(b): s for b, s in per.items()} for r, per in info.latency.items()})
+
+
 def render_model_card(info: ModelCardInfo) -> str:
     """Markdown: input and output contract, accuracy, cost, how to run it, how to check it, provenance."""
+    info = _escaped(info)
     batch = "batch" if info.dynamic_batch else str(info.batch or 1)
     shape = ", ".join([batch, *map(str, info.input_shape)])
     sample = ", ".join(map(str, info.input_shape))

@@ -124,12 +124,16 @@ def onnx_info_table(info: OnnxInfo) -> Any:  # rich.table.Table
     from rich.table import Table
     from rich.text import Text
 
-    table = Table(title=f"{info.path.name}: {info.bytes / 1024:.1f} KiB", title_justify="left", show_header=False)
+    from eegdeploy.text import clean, safe
+
+    table = Table(title=safe(f"{info.path.name}: {info.bytes / 1024:.1f} KiB"), title_justify="left",
+                  show_header=False)
     table.add_column("field", style="bold", no_wrap=True)
     table.add_column("value", overflow="fold")
 
     def row(key: str, value: str) -> None:
-        table.add_row(Text(key), Text(value))  # Text: shapes like [batch, 4] are not Rich markup
+        # Text: shapes like [batch, 4] are not Rich markup; clean: metadata_props come from the file
+        table.add_row(Text(clean(key, max_len=200)), Text(clean(value, max_len=2000)))
 
     for t in info.inputs:
         row(f"input {t.name}", f"{t.dtype} {t.shape_text()}")

@@ -71,7 +71,10 @@ class PrunePlan:
 
         path = Path(path)
         try:
-            d = json.loads(path.read_text(encoding="utf-8"))
+            from eegdeploy.limits import parse_json
+
+            d = parse_json(path.read_text(encoding="utf-8"), f"plan file {str(path)!r}",
+                           lambda m, f: ConfigError(m, fix=f))
         except FileNotFoundError:
             raise ConfigError(f"plan file {str(path)!r} not found", fix="check the --plan path") from None
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
@@ -79,7 +82,12 @@ class PrunePlan:
                               fix="give a plan.json written by 'eegdeploy search' or PrunePlan.save") from None
         plan = cls.from_dict(d)
         if plan.kind == "unstructured":
-            npz = path.parent / str(d.get("masks_file") or masks_path(path).name)
+            name = d.get("masks_file") or masks_path(path).name
+            # a name from the file stays one plain component beside the plan: it never picks another folder
+            if not isinstance(name, str) or name in (".", "..") or Path(name).name != name or "\\" in name:
+                raise ConfigError(f"plan file {str(path)!r} names masks file {str(name)[:60]!r}, which is not a "
+                                  "file name beside the plan", fix="keep the masks .npz next to plan.json")
+            npz = path.parent / name
             try:
                 with np.load(npz) as f:
                     plan.masks = {k: torch.from_numpy(f[k].astype(bool)) for k in f.files}
@@ -95,6 +103,10 @@ class PrunePlan:
         if not isinstance(d, dict) or d.get("format") != PLAN_FORMAT:
             raise ConfigError("not an eegdeploy plan file (missing format 'eegdeploy-plan')",
                               fix="give a plan.json written by 'eegdeploy search' or 'compress'")
+        import re
+
+        if not (isinstance(d.get("method"), str) and re.fullmatch(r"[a-z0-9_+-]{1,40}", d["method"])):
+            raise ConfigError("plan file: 'method' must be a short method name", fix="regenerate it with 'eegdeploy search'")
         try:
             return cls(
                 method=str(d["method"]),

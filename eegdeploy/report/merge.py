@@ -7,9 +7,15 @@ from pathlib import Path
 from typing import Any
 
 from eegdeploy.errors import InputError
+from eegdeploy.limits import parse_json
 from eegdeploy.report.render import markdown_table
+from eegdeploy.text import clean, md_code
 
 COLUMNS = ["model", "cpu / device", "threads", "runtime", "batch", "p50 ms", "p90 ms", "p99 ms", "samples/s"]
+
+
+def _plain_int(v: Any) -> Any:
+    return v if isinstance(v, int) and not isinstance(v, bool) else clean(v, max_len=20)
 
 
 def _rows_from(path: Path, d: dict[str, Any]) -> list[list[Any]]:
@@ -19,8 +25,11 @@ def _rows_from(path: Path, d: dict[str, Any]) -> list[list[Any]]:
         for runtime, per_batch in latency.items():
             for b, s in sorted(per_batch.items(), key=lambda kv: int(kv[0])):
                 thr = s.get("throughput_per_s") or (int(b) * 1000.0 / s["p50"] if s["p50"] else 0.0)
-                rows.append([model, device or env.get("cpu", "?"), env.get("threads", "?"), runtime, int(b),
-                             f"{s['p50']:.3f}", f"{s['p90']:.3f}", f"{s['p99']:.3f}", f"{thr:.0f}"])
+                # strings from the JSON files are data: cleaned here, escaped by each renderer
+                rows.append([clean(model, max_len=120), clean(device or env.get("cpu", "?"), max_len=120),
+                             _plain_int(env.get("threads", "?")), clean(runtime, max_len=40), int(b),
+                             f"{float(s['p50']):.3f}", f"{float(s['p90']):.3f}", f"{float(s['p99']):.3f}",
+                             f"{float(thr):.0f}"])
 
     if d.get("kind") == "eegdeploy-bench":
         env = d.get("environment", {})
@@ -44,7 +53,7 @@ def merge_reports(paths: list[str | Path]) -> list[list[Any]]:
         if not p.is_file():
             raise InputError(f"{str(p)!r} does not exist", fix="check the path")
         try:
-            d = json.loads(p.read_text(encoding="utf-8"))
+            d = parse_json(p.read_text(encoding="utf-8"), repr(str(p)))
         except (json.JSONDecodeError, UnicodeDecodeError) as err:
             raise InputError(f"{str(p)!r} is not JSON ({type(err).__name__})", fix="give bench or report JSON files") from None
         if not isinstance(d, dict):
@@ -59,5 +68,5 @@ def merge_reports(paths: list[str | Path]) -> list[list[Any]]:
 
 def merged_markdown(paths: list[str | Path]) -> str:
     rows = merge_reports(paths)
-    sources = "\n".join(f"- `{p}`" for p in paths)
+    sources = "\n".join(f"- `{md_code(p)}`" for p in paths)
     return f"# Latency across devices and models\n\nMerged from:\n{sources}\n\n{markdown_table(COLUMNS, rows)}\n"

@@ -7,6 +7,7 @@ from typing import Any
 from rich.table import Table
 
 from eegdeploy.report.schema import CompressResult
+from eegdeploy.text import md, md_code, safe
 
 
 def _num(n: float | int | None) -> str:
@@ -116,19 +117,19 @@ def int8_rows(result: CompressResult) -> list[tuple[str, str, str, str]]:
 def to_table(result: CompressResult) -> Table:
     """Baseline vs slim, with the ratio of each figure."""
     r = result.recipe
-    title = (f"{result.model['name']}: {r['method']} ratio {r['ratio']}, recover {r['recover']}"
-             f" ({result.environment.get('threads')} thread(s))")
+    title = safe(f"{result.model['name']}: {r['method']} ratio {r['ratio']}, recover {r['recover']}"
+                 f" ({result.environment.get('threads')} thread(s))")
     table = Table(title=title, title_justify="left")
     for i, col in enumerate(summary_header(result)):
         table.add_column(col, justify="left" if i == 0 else "right")
     for row in summary_rows(result):
-        table.add_row(*row)
+        table.add_row(*(safe(c) for c in row))
     return table
 
 
 def markdown_table(header: list[str], rows: list[list[Any]] | list[tuple[Any, ...]]) -> str:
-    def esc(v: Any) -> str:
-        return str(v).replace("|", "\\|")
+    def esc(v: Any) -> str:  # cells may quote files (layer names, notes, bench JSON): data, never Markdown
+        return md(v)
 
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     lines += ["| " + " | ".join(esc(v) for v in row) + " |" for row in rows]
@@ -140,10 +141,10 @@ def to_markdown(result: CompressResult, *, plots: list[str] = ()) -> str:
     d = result.to_dict()
     m, r, data, env = d["model"], d["recipe"], d["data"], d["environment"]
     parts = [
-        f"# eegdeploy report: {m['name']}",
+        f"# eegdeploy report: {md(m['name'])}",
         "",
-        f"Architecture `{m['arch']}`, input {m['input_shape']}, {m['num_classes']} classes. "
-        f"Method **{r['method']}** at ratio {r['ratio']}, recovery **{r['recover']}** "
+        f"Architecture `{md_code(m['arch'])}`, input {md(m['input_shape'])}, {md(m['num_classes'])} classes. "
+        f"Method **{md(r['method'])}** at ratio {md(r['ratio'])}, recovery **{md(r['recover'])}** "
         f"({r['epochs']} epochs), seed {r['seed']}. eegdeploy {d['eegdeploy_version']}.",
         "",
         "## Baseline vs slim",
@@ -176,7 +177,7 @@ def to_markdown(result: CompressResult, *, plots: list[str] = ()) -> str:
             parts += [rewrites_markdown(result.rewrites), ""]
     extras = d.get("extras", {})
     if extras.get("counting"):
-        parts += ["## Counting", "", str(extras["counting"].get("convention", "")), ""]
+        parts += ["## Counting", "", md(extras["counting"].get("convention", "")), ""]
         for stage in ("baseline", "slim"):
             c = extras["counting"].get(stage)
             if c and c.get("counters"):
@@ -184,7 +185,7 @@ def to_markdown(result: CompressResult, *, plots: list[str] = ()) -> str:
                         for name, v in c["counters"].items()]
                 parts += [f"{stage}:", "", markdown_table(["counter", "MACs", "operators skipped"], rows), ""]
                 for warn in c.get("disagreements", []):
-                    parts.append(f"- {warn}")
+                    parts.append(f"- {md(warn)}")
                 parts.append("")
     if extras.get("plan"):
         plan = extras["plan"]
@@ -193,13 +194,13 @@ def to_markdown(result: CompressResult, *, plots: list[str] = ()) -> str:
         if "pruned_layers" in extras:
             parts += [f"Pruned layers: {', '.join(f'`{n}`' for n in extras['pruned_layers']) or 'none'}.", ""]
         for note in plan.get("notes", []):
-            parts.append(f"- {note}")
+            parts.append(f"- {md(note)}")
         parts.append("")
     if extras.get("kg"):
         kg = extras["kg"]
         parts += ["## Knowledge-guided recovery", "",
-                  f"Loss {kg['mode']}-wise, region `{kg['region']}`, weight {kg['weight']:g}, evidence from layer "
-                  f"`{kg['layer']}` (Grad-CAM). Share of evidence inside the region, on the test split:", "",
+                  f"Loss {md(kg['mode'])}-wise, region `{md_code(kg['region'])}`, weight {kg['weight']:g}, evidence "
+                  f"from layer `{md_code(kg['layer'])}` (Grad-CAM). Share of evidence inside the region, on the test split:", "",
                   markdown_table(["model", "in-region evidence share", "test accuracy"], [
                       ["slim, before recovery", f"{kg['share_before']:.3f}", "-"],
                       ["plain recovery", f"{kg['plain']['share']:.3f}", _pct(kg["plain"]["accuracy"])],
@@ -208,11 +209,11 @@ def to_markdown(result: CompressResult, *, plots: list[str] = ()) -> str:
     if extras.get("training"):
         parts += ["## Training", ""]
         for name, t in extras["training"].items():
-            parts.append(f"- {name}: best validation accuracy {_pct(t.get('best_val_accuracy'))} at epoch "
+            parts.append(f"- {md(name)}: best validation accuracy {_pct(t.get('best_val_accuracy'))} at epoch "
                          f"{t.get('best_epoch')} of {t.get('epochs_run')}, {t.get('seconds', 0):.1f} s")
         parts.append("")
     for note in extras.get("notes", []):
-        parts.append(f"- {note}")
+        parts.append(f"- {md(note)}")
     if extras.get("notes"):
         parts.append("")
     if plots:
@@ -222,7 +223,7 @@ def to_markdown(result: CompressResult, *, plots: list[str] = ()) -> str:
     parts += [
         "## Data",
         "",
-        f"Source `{data['source']}`: {data['n_train']} train, {data['n_val']} validation, {data['n_test']} test samples.",
+        f"Source `{md_code(data['source'])}`: {data['n_train']} train, {data['n_val']} validation, {data['n_test']} test samples.",
         "",
         "## Environment and timings",
         "",
