@@ -26,10 +26,18 @@ else:  # pragma: no cover
 TOMLDecodeError = tomllib.TOMLDecodeError
 
 
-def parse_toml(text: str) -> dict[str, Any]:
+def parse_toml(text: str, where: str = "TOML text") -> dict[str, Any]:
     """TOML text to a dict with the standard library's reader (tomli on Python 3.10): every TOML file eegdeploy
     reads (profiles, device profiles) goes through here."""
-    return tomllib.loads(text)
+    from eegdeploy.limits import MAX_NESTING, text_depth
+
+    # tomllib recurses once per nesting level: a deep file would end in RecursionError, so refuse it first
+    if text_depth(text) > MAX_NESTING:
+        raise ConfigError(f"{where} nests deeper than {MAX_NESTING} levels", fix="flatten the TOML")
+    try:
+        return tomllib.loads(text)
+    except RecursionError:
+        raise ConfigError(f"{where} nests too deeply", fix="flatten the TOML") from None
 
 
 RECOVERIES = ("finetune", "scratch", "none")  # how a pruned model regains accuracy (compress --recover)
@@ -155,7 +163,7 @@ def _read_toml(path: Path) -> dict[str, Any]:
     except UnicodeDecodeError:
         raise ConfigError(f"profile {str(path)!r} is not UTF-8 text", fix="give a TOML file") from None
     try:
-        return parse_toml(text)
+        return parse_toml(text, f"profile {str(path)!r}")
     except TOMLDecodeError as err:
         raise ConfigError(f"malformed profile {str(path)!r}: {err}", fix="fix the TOML syntax at that line") from None
 

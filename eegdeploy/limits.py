@@ -102,7 +102,7 @@ def nesting_depth(obj: Any, limit: int = MAX_NESTING) -> int:
     return deepest
 
 
-def _text_depth(text: str) -> int:
+def text_depth(text: str) -> int:
     """Bracket nesting depth of JSON/TOML text outside strings (an upper bound on the parsed depth)."""
     depth = deepest = 0
     quote = ""
@@ -130,22 +130,9 @@ def _text_depth(text: str) -> int:
 def parse_json(text: str, where: str, error: Callable[[str, str], Exception] | None = None) -> Any:
     """``json.loads`` that refuses nesting past MAX_NESTING with one line instead of a RecursionError."""
     make = error or (lambda m, f: InputError(m, fix=f))
-    if _text_depth(text) > MAX_NESTING:
+    if text_depth(text) > MAX_NESTING:
         raise make(f"{where} nests deeper than {MAX_NESTING} levels", "give a file written by eegdeploy")
     try:
         return json.loads(text)
     except RecursionError:
         raise make(f"{where} nests too deeply", "give a file written by eegdeploy") from None
-
-
-def parse_toml(text: str, where: str, error: Callable[[str, str], Exception] | None = None) -> dict[str, Any]:
-    """``tomllib.loads`` with the same depth rule (TOML syntax errors propagate as TOMLDecodeError)."""
-    import tomllib
-
-    make = error or (lambda m, f: InputError(m, fix=f))
-    if _text_depth(text) > MAX_NESTING:
-        raise make(f"{where} nests deeper than {MAX_NESTING} levels", "flatten the TOML")
-    try:
-        return tomllib.loads(text)
-    except RecursionError:
-        raise make(f"{where} nests too deeply", "flatten the TOML") from None

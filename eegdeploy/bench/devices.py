@@ -44,7 +44,7 @@ def load_device(name_or_path: str) -> DeviceProfile:
     if not path.is_file():
         raise ConfigError(f"device profile {str(path)!r} does not exist", fix="check the path")
     try:
-        raw = parse_toml(path.read_text(encoding="utf-8"))
+        raw = parse_toml(path.read_text(encoding="utf-8"), f"device profile {path.name}")
     except (TOMLDecodeError, UnicodeDecodeError) as err:
         raise ConfigError(f"{path.name}: {err}", fix="fix the TOML syntax at that line") from None
     bad = sorted(set(raw) - set(FIELDS))

@@ -26,13 +26,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--providers", help="onnxruntime providers, comma-separated (default from --device)")
     p.add_argument("--profile", help="profile for a plain state_dict checkpoint")
     p.add_argument("--json", metavar="FILE", help="also write the result as JSON")
+    p.add_argument("--input-shape", metavar="C,H,W", help="one sample's shape without batch, for ONNX files with "
+                   "dynamic axes (default: the shape in the file's eegdeploy metadata, shown in a note)")
     p.set_defaults(run=run)
 
 
 def _config(args: argparse.Namespace):
     from eegdeploy.bench.devices import DeviceProfile, load_device
     from eegdeploy.bench.onnx_runner import BenchConfig
-    from eegdeploy.cli._common import parse_ints
+    from eegdeploy.cli._common import parse_ints, parse_shape
     from eegdeploy.errors import invalid_value
 
     dev = load_device(args.device_profile) if args.device_profile else DeviceProfile(name="default")
@@ -46,7 +48,8 @@ def _config(args: argparse.Namespace):
         warmup=dev.warmup if args.warmup is None else args.warmup,
         min_time_s=args.min_time if args.min_time is not None else dev.min_time_s,
         device=args.device or dev.device,
-        providers=tuple(p for p in args.providers.split(",") if p) if args.providers else dev.providers)
+        providers=tuple(p for p in args.providers.split(",") if p) if args.providers else dev.providers,
+        input_shape=parse_shape(args.input_shape) if getattr(args, "input_shape", None) else ())
 
 
 def run(args: argparse.Namespace, console) -> int:

@@ -23,6 +23,7 @@ from eegdeploy.config import Profile
 from eegdeploy.data.electrodes import DEAP_CHANNELS, DEAP_GRID
 from eegdeploy.data.synthetic import BANDS_HZ
 from eegdeploy.errors import DataError
+from eegdeploy.limits import MAX_PICKLE_ARRAY_BYTES, over
 
 TASKS = ("valence", "arousal", "dominance", "liking")
 BASELINE_S = 3
@@ -51,7 +52,19 @@ def read_subject(path: Path) -> tuple[np.ndarray, np.ndarray]:
                         fix="use DEAP's data_preprocessed_python/sXX.dat files") from None
     if not isinstance(obj, dict) or "data" not in obj or "labels" not in obj:
         raise DataError(f"{str(path)!r} lacks DEAP's 'data' and 'labels'", fix="use data_preprocessed_python files")
-    data, labels = np.asarray(obj["data"]), np.asarray(obj["labels"])
+    # only numeric arrays, never lists: np.asarray over a list that references one row thousands of times (a pickle
+    # memo fan-out) would copy it thousands of times
+    for key in ("data", "labels"):
+        v = obj[key]
+        if not isinstance(v, np.ndarray) or v.dtype.kind not in "fiu":
+            raise DataError(f"{str(path)!r}: {key!r} is a {type(v).__name__}"
+                            f"{' of ' + str(v.dtype) if isinstance(v, np.ndarray) else ''}, not a numeric array",
+                            fix="use DEAP's data_preprocessed_python files")
+    total = obj["data"].nbytes + obj["labels"].nbytes
+    if total > MAX_PICKLE_ARRAY_BYTES:
+        raise over("the array size (bytes)", total, MAX_PICKLE_ARRAY_BYTES, repr(str(path)),
+                   "a DEAP subject file holds about 100 MB")
+    data, labels = obj["data"], obj["labels"]
     if data.ndim != 3 or labels.ndim != 2 or labels.shape[0] != data.shape[0] or data.shape[1] < 32:
         raise DataError(f"{str(path)!r}: data {data.shape} / labels {labels.shape} are not DEAP's layout",
                         fix="expected data [trials, 40, samples] and labels [trials, 4]")

@@ -3,8 +3,9 @@
 ``--data torcheeg-deap:<folder>`` builds the same inputs as ``deap:<folder>`` with torcheeg's transforms:
 ``BandDifferentialEntropy`` + ``ToGrid`` for grid profiles, raw 32-channel chunks (the profile's electrodes
 selected) for raw ones; labels ``Select(task)`` + ``Binary(5.0)``. torcheeg caches the processed data (LMDB) in a
-temporary folder that is removed afterwards. Note that torcheeg's reader unpickles the .dat files without
-restriction: use it only on files you trust; ``deap:<folder>`` reads the same files without running code.
+temporary folder that is removed afterwards. torcheeg's reader unpickles the .dat files without restriction, so
+every file is first read by ``deap``'s arrays-only reader and refused unless it holds only numeric arrays within
+the size budget; ``deap:<folder>`` reads the same files without torcheeg at all.
 """
 
 from __future__ import annotations
@@ -27,6 +28,12 @@ def load_torcheeg_deap(folder: str | Path, profile: Profile) -> tuple[np.ndarray
     root = Path(folder)
     if not root.is_dir() or not any(root.glob("s*.dat")):
         raise DataError(f"no DEAP sXX.dat files in {str(root)!r}", fix="point torcheeg-deap: at data_preprocessed_python/")
+    # torcheeg unpickles each file without restriction: first read every file with eegdeploy's arrays-only reader,
+    # which refuses anything but numeric arrays (no code, no memo fan-out, size budget) before torcheeg sees it
+    from eegdeploy.data.deap import read_subject
+
+    for f in sorted(root.glob("s*.dat")):
+        read_subject(f)
     try:
         from torcheeg import transforms
         from torcheeg.datasets import DEAPDataset

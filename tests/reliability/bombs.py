@@ -1,0 +1,129 @@
+"""Small files that declare large costs (one builder per size bomb), shared by the catalog and the tests.
+
+Each builder writes a file of a few KB or MB under ``tmp`` whose naive loading would take gigabytes, and returns
+its path. Used by ``catalog.py`` (CLI rows, docs/errors.md) and ``test_bombs.py`` (peak memory in a child)."""
+
+from __future__ import annotations
+
+import io
+import pickle
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+
+def slim_layer_bomb(tmp: Path) -> Path:
+    """slim.pt whose layer arguments ask for a 100000 x 100000 Linear (40 GB)."""
+    import torch
+    import torch.nn as nn
+
+    from eegdeploy.models.portable import to_portable
+
+    obj = to_portable(nn.Sequential(nn.Flatten(), nn.Linear(6, 2)), meta={"input": {"shape": [6]}})
+    obj["modules"]["1"]["args"].update(in_features=100000, out_features=100000)
+    torch.save(obj, tmp / "slim.pt")
+    return tmp / "slim.pt"
+
+
+def slim_repeat_bomb(tmp: Path) -> Path:
+    """slim.pt whose graph repeats the input 60000 x 60000 times during the load-time input check."""
+    import torch
+    import torch.nn as nn
+
+    from eegdeploy.models.portable import to_portable
+
+    class Rep(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(6, 2)
+
+        def forward(self, x):
+            return self.fc(x.repeat(1, 1).mean(0, keepdim=True).expand(x.size(0), 6))
+
+    obj = to_portable(Rep(), meta={"input": {"shape": [6]}})
+    for n in obj["graph"]:
+        if n["target"] == "repeat":
+            n["args"] = {"tuple": [n["args"]["tuple"][0], 60000, 60000]}
+    torch.save(obj, tmp / "slim.pt")
+    return tmp / "slim.pt"
+
+
+def pt_zip_bomb(tmp: Path) -> Path:
+    """A .pt whose zip member deflates 2 GB of zeros into about 2 MB."""
+    with zipfile.ZipFile(tmp / "bomb.pt", "w", compression=zipfile.ZIP_DEFLATED, compresslevel=9) as z:
+        z.writestr("archive/data.pkl", pickle.dumps({"a": 1}))
+        with z.open("archive/data/0", "w", force_zip64=True) as f:
+            block = bytes(1 << 24)
+            for _ in range(128):
+                f.write(block)
+    return tmp / "bomb.pt"
+
+
+def npz_bomb(tmp: Path) -> Path:
+    """An .npz (savez_compressed) holding X of 2.7 GB of zeros in about 3 MB."""
+    buf = io.BytesIO()
+    header = {"descr": "<f4", "fortran_order": False, "shape": (20000, 1, 32, 1024)}
+    np.lib.format.write_array_header_1_0(buf, header)
+    with zipfile.ZipFile(tmp / "bomb.npz", "w", compression=zipfile.ZIP_DEFLATED) as z:
+        with z.open("X.npy", "w", force_zip64=True) as f:
+            f.write(buf.getvalue())
+            block = bytes(1 << 24)
+            for _ in range(20000 * 32 * 1024 * 4 // (1 << 24)):
+                f.write(block)
+        z.writestr("y.npy", _npy(np.arange(20000) % 2))
+    return tmp / "bomb.npz"
+
+
+def npz_header_bomb(tmp: Path) -> Path:
+    """An .npz whose stored X member declares shape (10**6, 32, 1024) but holds a few bytes."""
+    buf = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buf, {"descr": "<f4", "fortran_order": False, "shape": (10**6, 1, 32, 128)})
+    with zipfile.ZipFile(tmp / "hdr.npz", "w") as z:
+        z.writestr("X.npy", buf.getvalue() + bytes(64))
+        z.writestr("y.npy", _npy(np.arange(4) % 2))
+    return tmp / "hdr.npz"
+
+
+def _npy(a: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    np.save(buf, a)
+    return buf.getvalue()
+
+
+def deap_memo_bomb(tmp: Path) -> Path:
+    """A DEAP sXX.dat whose 'data' is a list referencing one 8064-sample row 40 x 40 x 300 times (pickle memo):
+    a few KB on disk, 3.9 GB once turned into an array."""
+    folder = tmp / "deap"
+    folder.mkdir()
+    row = np.zeros(8064)
+    trial = [row] * 40
+    data = [[trial] * 40] * 300
+    with open(folder / "s01.dat", "wb") as f:
+        pickle.dump({"data": data, "labels": np.ones((300, 4))}, f, protocol=2)
+    return folder
+
+
+def onnx_dims_bomb(tmp: Path) -> Path:
+    """An ONNX file (a few hundred bytes) declaring an Identity over input [batch, 100000, 100000]."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 100000, 100000])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 100000, 100000])
+    g = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "g", [x], [y])
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]), tmp / "big.onnx")
+    return tmp / "big.onnx"
+
+
+def deep_toml(tmp: Path) -> Path:
+    """A profile whose model kwargs nest 5000 arrays deep (tomllib recurses once per level)."""
+    (tmp / "deep.toml").write_text('name = "deep"\n[model]\narch = "torcheeg:CCNN"\nkwargs = { a = ' + "[" * 5000
+                                   + "]" * 5000 + " }\n[input]\nshape = [4, 9, 9]\n")
+    return tmp / "deep.toml"
+
+
+def deep_json(tmp: Path) -> Path:
+    """A bench JSON nesting 100000 lists deep."""
+    (tmp / "deep.json").write_text("[" * 100000 + "]" * 100000)
+    return tmp / "deep.json"
