@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import io
 import pickle
+import struct
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -49,30 +51,62 @@ def slim_repeat_bomb(tmp: Path) -> Path:
     return tmp / "slim.pt"
 
 
+def deflated_zeros(n_blocks: int, block: int = 1 << 24) -> tuple[bytes, int, int]:
+    """A genuine raw-deflate stream of ``n_blocks * block`` zero bytes, built in milliseconds: one flushed
+    (dictionary-free, byte-aligned) compressed block repeated, then an empty final block. (stream, crc32, size)."""
+    c = zlib.compressobj(9, zlib.DEFLATED, -15)
+    chunk = c.compress(bytes(block)) + c.flush(zlib.Z_FULL_FLUSH)
+    end = zlib.compressobj(1, zlib.DEFLATED, -15).flush(zlib.Z_FINISH)
+    crc = 0
+    zeros = bytes(block)
+    for _ in range(n_blocks):
+        crc = zlib.crc32(zeros, crc)
+    return chunk * n_blocks + end, crc, n_blocks * block
+
+
+def write_zip(path: Path, members: list[tuple[str, bytes, int, int, int]]) -> Path:
+    """A zip from members (name, data as stored, crc32, uncompressed size, method 0 stored / 8 deflated)."""
+    local, central, offset = b"", b"", 0
+    for name, data, crc, size, method in members:
+        n = name.encode()
+        head = struct.pack("<IHHHHHIIIHH", 0x04034B50, 20, 0, method, 0, 0, crc, len(data), size, len(n), 0) + n
+        central += struct.pack("<IHHHHHHIIIHHHHHII", 0x02014B50, 20, 20, 0, method, 0, 0, crc, len(data), size,
+                               len(n), 0, 0, 0, 0, 0, offset) + n
+        local += head + data
+        offset += len(head) + len(data)
+    end = struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, len(members), len(members), len(central), offset, 0)
+    path.write_bytes(local + central + end)
+    return path
+
+
 def pt_zip_bomb(tmp: Path) -> Path:
-    """A .pt whose zip member deflates 2 GB of zeros into about 2 MB."""
-    with zipfile.ZipFile(tmp / "bomb.pt", "w", compression=zipfile.ZIP_DEFLATED, compresslevel=9) as z:
-        z.writestr("archive/data.pkl", pickle.dumps({"a": 1}))
-        with z.open("archive/data/0", "w", force_zip64=True) as f:
-            block = bytes(1 << 24)
-            for _ in range(128):
-                f.write(block)
-    return tmp / "bomb.pt"
+    """A .pt whose zip member inflates to 1 GB of zeros from about 1 MB."""
+    pkl = pickle.dumps({"a": 1})
+    data, crc, size = deflated_zeros(64)
+    return write_zip(tmp / "bomb.pt", [("archive/data.pkl", pkl, zlib.crc32(pkl), len(pkl), 0),
+                                       ("archive/data/0", data, crc, size, 8)])
 
 
 def npz_bomb(tmp: Path) -> Path:
-    """An .npz (savez_compressed) holding X of 2.7 GB of zeros in about 3 MB."""
+    """An .npz (as savez_compressed writes it) whose X inflates to 1 GB of zeros from about 1 MB."""
     buf = io.BytesIO()
-    header = {"descr": "<f4", "fortran_order": False, "shape": (20000, 1, 32, 1024)}
-    np.lib.format.write_array_header_1_0(buf, header)
-    with zipfile.ZipFile(tmp / "bomb.npz", "w", compression=zipfile.ZIP_DEFLATED) as z:
-        with z.open("X.npy", "w", force_zip64=True) as f:
-            f.write(buf.getvalue())
-            block = bytes(1 << 24)
-            for _ in range(20000 * 32 * 1024 * 4 // (1 << 24)):
-                f.write(block)
-        z.writestr("y.npy", _npy(np.arange(20000) % 2))
-    return tmp / "bomb.npz"
+    np.lib.format.write_array_header_1_0(buf, {"descr": "<f4", "fortran_order": False, "shape": (8192, 1, 32, 1024)})
+    head = buf.getvalue()
+    body, crc, size = deflated_zeros(64)
+    # the header is deflated ahead of the zeros as its own flushed block
+    c = zlib.compressobj(1, zlib.DEFLATED, -15)
+    first = c.compress(head) + c.flush(zlib.Z_FULL_FLUSH)
+    y = _npy(np.arange(8192) % 2)
+    return write_zip(tmp / "bomb.npz", [("X.npy", first + body, _crc_after(head, size), len(head) + size, 8),
+                                        ("y.npy", y, zlib.crc32(y), len(y), 0)])
+
+
+def _crc_after(head: bytes, size: int) -> int:
+    crc = zlib.crc32(head)
+    zeros = bytes(1 << 24)
+    for _ in range(size // len(zeros)):
+        crc = zlib.crc32(zeros, crc)
+    return crc
 
 
 def npz_header_bomb(tmp: Path) -> Path:

@@ -148,6 +148,49 @@ def _unwritable(tmp: Path) -> list[str]:
     return ["compress", str(_ckpt(tmp)), "--out", str(tmp / "afile" / "out")]
 
 
+def _edited_ckpt(**edit):
+    def make(tmp: Path) -> list[str]:
+        import torch
+
+        obj = torch.load(_ckpt(tmp), weights_only=True)
+        torch.save({**obj, **edit}, tmp / "edited.pt")
+        return ["compress", str(tmp / "edited.pt")]
+    return make
+
+
+def _crafted_slim(tmp: Path) -> list[str]:
+    import torch
+    import torch.nn as nn
+
+    from eegdeploy.models.portable import to_portable
+
+    obj = to_portable(nn.Sequential(nn.Flatten(), nn.Linear(6, 2)), meta={"input": {"shape": [6]}})
+    obj["graph"][1]["op"] = "call_function"  # would write PWNED if any string of the file reached exec
+    obj["graph"][1]["target"] = "__import__('pathlib').Path('PWNED').write_text('ran')"
+    torch.save(obj, tmp / "slim.pt")
+    return ["inspect", str(tmp / "slim.pt")]
+
+
+def _bomb(builder: str, command: Callable[[Path, Path], list[str]]) -> Callable[[Path], list[str]]:
+    def make(tmp: Path) -> list[str]:
+        sys.path.insert(0, str(ROOT))
+        from tests.reliability import bombs
+
+        return command(tmp, getattr(bombs, builder)(tmp))
+    return make
+
+
+def _planted_sweep_state(tmp: Path) -> list[str]:
+    import json
+
+    (tmp / "sw").mkdir()
+    cell = {"method": "lfp", "ratio": 0.5, "recover": "finetune", "fold": 0}
+    (tmp / "sw" / "sweep.json").write_text(json.dumps({"kind": "eegdeploy-sweep", "version": 1, "spec": {},
+                                                       "cells": {"lfp-r0.5-none-f0": {"cell": cell, "skipped": "x"}}}))
+    return ["sweep", str(_ckpt(tmp)), "--methods", "lfp", "--ratios", "0.5", "--recover", "finetune",
+            "--out", str(tmp / "sw")]
+
+
 _rng = np.random.default_rng(0)
 _X = _rng.standard_normal((40, 1, 32, 128)).astype(np.float32)
 _y = np.arange(40) % 2
@@ -215,6 +258,40 @@ ROWS: list[Row] = [
         _existing("model.pt", b"last week's checkpoint", lambda t, o: [
             "train", "--profile", "eegnet-bci", "--data", str(_bci_npz(t)), "--epochs", "1", "--out", str(o)]),
         "no space left", prelude=FULL_DISK),
+    # files are data: no code, no paths, no terminal escapes, no unbounded sizes (docs/export.md, "Trust model")
+    Row("slim-code", "a crafted slim.pt whose graph names Python code (refused; the code never runs)", _crafted_slim,
+        "not allowed"),
+    Row("arch-untrusted", "a checkpoint naming an architecture outside torcheeg:/eegdeploy: (nothing is imported)",
+        _edited_ckpt(arch="os:system"), "--arch os:system"),
+    Row("profile-path", "a checkpoint whose profile field is a path", _edited_ckpt(profile="../../outside"),
+        "not a plain profile name"),
+    Row("escape-sequences", "terminal escape sequences and Rich markup in a file's strings (stripped from the message)",
+        _edited_ckpt(arch="torcheeg:\x1b]0;owned\x07\x1b[2J[bold]CCNN"), "invalid architecture"),
+    Row("sweep-state", "a sweep.json whose entries do not match its schema (nothing is skipped on its word)",
+        _planted_sweep_state, "not a valid sweep state"),
+    Row("bomb-slim-layers", "slim.pt (2.5 KB) whose layer arguments declare 10 G parameters",
+        _bomb("slim_layer_bomb", lambda t, p: ["inspect", str(p)]), "parameter count"),
+    Row("bomb-slim-repeat", "slim.pt (2.7 KB) whose graph repeats its input 60000 x 60000 times",
+        _bomb("slim_repeat_bomb", lambda t, p: ["inspect", str(p)]), "over the limit"),
+    Row("bomb-arch-kwargs", "a checkpoint whose arch_kwargs ask for a model far larger than its tensors",
+        _edited_ckpt(arch_kwargs={"chunk_size": 128, "num_electrodes": 32, "F1": 20000, "F2": 16, "D": 2,
+                                  "num_classes": 2, "kernel_1": 64, "kernel_2": 16, "dropout": 0.25}),
+        "parameter count"),
+    Row("bomb-pt-zip", "a .pt (4.7 MB) whose zip member inflates to 1 GB",
+        _bomb("pt_zip_bomb", lambda t, p: ["compress", str(p), "--profile", "ccnn-deap"]), "expands"),
+    Row("bomb-npz", "an .npz (4.8 MB) whose X inflates to 1 GB",
+        _bomb("npz_bomb", lambda t, p: ["compress", str(_ckpt(t)), "--data", str(p)]), "expands"),
+    Row("bomb-npz-header", "an .npz whose array header declares 16 GB in a 200-byte member",
+        _bomb("npz_header_bomb", lambda t, p: ["compress", str(_ckpt(t)), "--data", str(p)]), "declares shape"),
+    Row("bomb-deap-memo", "a DEAP .dat (76 KB) whose data list references one row 48,000 times (3.9 GB as an array)",
+        _bomb("deap_memo_bomb", lambda t, p: ["compress", str(_ckpt(t)), "--data", f"deap:{p}"]),
+        "not a numeric array"),
+    Row("bomb-onnx-dims", "an ONNX file (99 B) declaring input [batch, 100000, 100000] for bench",
+        _bomb("onnx_dims_bomb", lambda t, p: ["bench", str(p), "--iters", "1"]), "input sample size"),
+    Row("deep-toml", "a profile TOML nested 5000 levels deep", _bomb(
+        "deep_toml", lambda t, p: ["train", "--profile", str(p), "--out", str(t / "out" / "m.pt")]), "nests deeper"),
+    Row("deep-json", "a bench JSON nested 100000 levels deep for report merge",
+        _bomb("deep_json", lambda t, p: ["report", "merge", str(p)]), "nests deeper"),
 ]
 
 

@@ -24,5 +24,5 @@ def test_bad_input_catalog(row, tmp_path):
     assert _snapshot(out) == before
     leftovers = [p for p in tmp_path.rglob(".eegdeploy-tmp-*")]
     assert leftovers == []
-    if row.id == "pickle-code":
-        assert not (tmp_path / "PWNED").exists()
+    assert not (tmp_path / "PWNED").exists()  # no file's payload ran
+    assert "\x1b" not in res.stderr and "\x1b" not in res.stdout  # no escape sequence from a file reached the terminal
