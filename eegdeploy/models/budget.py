@@ -27,7 +27,7 @@ _FIX = "a model this large is refused as a likely crafted file; check the file's
 
 def numel(v: Any) -> int:
     if isinstance(v, torch.Tensor):
-        return int(v.numel())
+        return math.prod(v.shape)
     if isinstance(v, (list, tuple)):
         return sum(numel(x) for x in v)
     if isinstance(v, dict):
@@ -95,8 +95,8 @@ def layer_bound(layer: nn.Module, args: Sequence[Any]) -> tuple[int, int]:
             pad = (0,) * k if isinstance(layer.padding, str) else _tup(layer.padding, k)
             dims = [d + 2 * p for d, p in zip(spatial, pad)]
         out = math.prod(lead) * layer.out_channels * math.prod(max(1, d) for d in dims)
-        return out, 2 * out * max(1, layer.weight[0].numel() if not layer.transposed else
-                                   layer.weight.numel() // max(1, layer.out_channels))
+        w = tuple(layer.weight.shape)  # shapes only: no tensor op (this also runs under torch.export)
+        return out, 2 * out * max(1, math.prod(w[1:]) if not layer.transposed else math.prod(w) // max(1, w[1]))
     if isinstance(layer, nn.Linear):
         out = n_in // max(1, layer.in_features) * layer.out_features
         return out, 2 * out * layer.in_features
@@ -107,7 +107,7 @@ def layer_bound(layer: nn.Module, args: Sequence[Any]) -> tuple[int, int]:
         rows = numel(x) // max(1, s[-1])
         dirs = 2 if layer.bidirectional else 1
         out = rows * layer.hidden_size * dirs * (1 + layer.num_layers)
-        return out, 2 * rows * sum(p.numel() for p in layer.parameters())
+        return out, 2 * rows * sum(math.prod(p.shape) for p in layer.parameters())
     if isinstance(layer, (nn.modules.pooling._AdaptiveAvgPoolNd, nn.modules.pooling._AdaptiveMaxPoolNd)):
         size = layer.output_size
         k = len(size) if isinstance(size, (tuple, list)) else 1

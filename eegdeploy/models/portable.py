@@ -358,8 +358,11 @@ class PortableModule(nn.Module):
         if len(inputs) != self._inputs:
             raise TypeError(f"this slim.pt model takes {self._inputs} input(s), got {len(inputs)}")
         x = inputs[0] if inputs else None
-        meter = Meter(x.shape[0] if isinstance(x, torch.Tensor) and x.dim() else 1, "slim.pt") \
-            if isinstance(x, torch.Tensor) else None  # None while fx traces (Proxy inputs have no shape)
+        # no budget while torch.fx / torch.export / the ONNX exporter trace this module: they run no real tensors,
+        # and the checks would enter their graphs
+        tracing = not isinstance(x, torch.Tensor) or torch.jit.is_tracing() or torch.compiler.is_compiling() \
+            or torch.compiler.is_exporting()
+        meter = None if tracing else Meter(x.shape[0] if x.dim() else 1, "slim.pt")
         vals: list[Any] = [None] * len(self._steps)
         sizes = [0] * len(self._steps)
         live = 0
