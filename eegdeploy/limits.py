@@ -19,8 +19,8 @@ from typing import Any, Callable
 from eegdeploy.errors import InputError
 
 MAX_PARAMS = 32_000_000  # parameters + buffers of one model (128 MB as float32)
-MAX_SAMPLE_ELEMENTS = 1 << 24  # values in one input sample / one activation of one sample (64 MB float32)
-MAX_LIVE_ELEMENTS = 1 << 25  # values alive at once in a model's forward, per sample (128 MB float32)
+MAX_SAMPLE_ELEMENTS = 1 << 23  # values in one input sample / one activation of one sample (32 MB float32)
+MAX_LIVE_ELEMENTS = 1 << 24  # values alive at once in a model's forward, per sample (64 MB float32)
 MAX_FLOPS_PER_SAMPLE = 20_000_000_000  # 20 GFLOP per sample (EEG CNNs need < 1)
 MAX_BATCH_ELEMENTS = 1 << 26  # values in one benchmark input batch (256 MB float32)
 MAX_GRAPH_NODES = 20_000  # nodes in a slim.pt graph

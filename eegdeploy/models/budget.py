@@ -234,14 +234,17 @@ def check_params(module: nn.Module, where: str) -> int:
 
 @contextlib.contextmanager
 def param_budget(where: str, limit: int = MAX_PARAMS) -> Iterator[None]:
-    """While active, building modules refuses once the parameters and buffers registered exceed ``limit``.
+    """While active, building modules refuses once the parameters and buffers registered exceed ``limit``, or a
+    layer run by a constructor (a mock forward that sizes the classifier) would produce too many values.
 
     The hooks run when a tensor is registered, before a layer initialises it, so memory for a refused layer is never
     touched (``torch.empty`` only reserves address space)."""
     from torch.nn.modules.module import (register_module_buffer_registration_hook,
+                                         register_module_forward_pre_hook,
                                          register_module_parameter_registration_hook)
 
     total = [0]
+    meter = Meter(1, where)
 
     def hook(_m: nn.Module, _name: str, t: Any) -> None:
         if isinstance(t, torch.Tensor):
@@ -249,7 +252,12 @@ def param_budget(where: str, limit: int = MAX_PARAMS) -> Iterator[None]:
             if total[0] > limit:
                 raise over("the parameter count", total[0], limit, where, _FIX)
 
-    handles = [register_module_parameter_registration_hook(hook), register_module_buffer_registration_hook(hook)]
+    def forward_pre(m: nn.Module, args: tuple[Any, ...]) -> None:  # constructors that run a mock forward
+        if not m._modules:
+            meter.values(layer_bound(m, args)[0])
+
+    handles = [register_module_parameter_registration_hook(hook), register_module_buffer_registration_hook(hook),
+               register_module_forward_pre_hook(forward_pre)]
     try:
         yield
     finally:
