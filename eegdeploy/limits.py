@@ -136,3 +136,29 @@ def parse_json(text: str, where: str, error: Callable[[str, str], Exception] | N
         return json.loads(text)
     except RecursionError:
         raise make(f"{where} nests too deeply", "give a file written by eegdeploy") from None
+
+
+def check_npz(p: Path | str, where: str) -> None:
+    """Before numpy allocates: member sizes within budget, and each array's header shape matching the bytes its
+    member declares (numpy allocates from the header, then reads)."""
+    import numpy as np
+
+    p = Path(p)
+    check_zip(p, where)
+    try:
+        with zipfile.ZipFile(p) as z:
+            for info in z.infolist():
+                if not info.filename.endswith(".npy"):
+                    continue
+                with z.open(info) as f:
+                    version = np.lib.format.read_magic(f)
+                    shape, _, dtype = (np.lib.format.read_array_header_1_0(f) if version == (1, 0)
+                                       else np.lib.format.read_array_header_2_0(f))
+                    header = f.tell()
+                need = int(np.prod(shape, dtype=object)) * dtype.itemsize
+                if need > MAX_ZIP_BYTES or need > info.file_size - header + 64:
+                    raise BudgetError(f"{where}: array {info.filename[:-4][:40]!r} declares shape {list(shape)[:8]} "
+                                      f"({need:,} bytes) but its member holds {info.file_size:,} bytes",
+                                      fix="save it with numpy.savez")
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError, KeyError, TypeError):
+        return  # np.load reports it in its own words

@@ -44,6 +44,9 @@ def write_test_vectors(onnx_path: str | Path, inputs: np.ndarray, out_npz: str |
 def read_test_vectors(npz: str | Path) -> tuple[np.ndarray, np.ndarray]:
     """(inputs, outputs) of a test-vectors file."""
     try:
+        from eegdeploy.limits import check_npz
+
+        check_npz(npz, f"test vectors {str(npz)!r}")
         with np.load(npz, allow_pickle=False) as f:
             return f["inputs"], f["outputs"]
     except (OSError, KeyError, ValueError, EOFError) as err:

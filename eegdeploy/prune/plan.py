@@ -89,7 +89,10 @@ class PrunePlan:
                                   "file name beside the plan", fix="keep the masks .npz next to plan.json")
             npz = path.parent / name
             try:
-                with np.load(npz) as f:
+                from eegdeploy.limits import check_npz
+
+                check_npz(npz, f"masks file {npz.name!r}")
+                with np.load(npz, allow_pickle=False) as f:
                     plan.masks = {k: torch.from_numpy(f[k].astype(bool)) for k in f.files}
             except (OSError, ValueError) as err:
                 raise ConfigError(f"the unstructured plan {str(path)!r} needs its masks file {npz.name!r} "

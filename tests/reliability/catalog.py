@@ -358,6 +358,16 @@ def main(argv: list[str] | None = None) -> int:
         msg = res.stderr.strip().replace(d, "…").replace("|", "\\|")
         lines.append(f"| {row.situation} | {res.returncode} | `{msg}` |")
         print(row.id, res.returncode, msg[:100], flush=True)
+    sys.path.insert(0, str(ROOT))
+    from eegdeploy.limits import LIMITS
+
+    lines += ["", "## Size limits", "",
+              "Loaders compare what a file declares with these budgets before they allocate (`eegdeploy/limits.py`; "
+              "activation and FLOP budgets are per sample of the batch). They are far above what EEG models need: "
+              "the largest shipped profile model has 6.2 M parameters and activations under 1 M values per sample. "
+              "Past a limit the load is refused with one line and exit 2; the `bomb-*` rows above show each.", "",
+              "| limit | value | what it bounds |", "|---|---|---|"]
+    lines += [f"| `{name}` | {value:,} | {what} |" for name, (value, what) in LIMITS.items()]
     Path(args.markdown).write_text("\n".join(lines) + "\n")
     return 0
 
