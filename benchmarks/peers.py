@@ -104,12 +104,22 @@ def main(argv: list[str] | None = None) -> int:
         tp_cells = cell("torch-pruning") if not tp_error else [f"fails: `{tp_error}`", "-", "-"]
         rows.append([name, f"{ms['baseline']:.2f}", *tp_cells, *cell("eegdeploy"), f"{sp['eegdeploy16+rw']:.2f}x"])
         print(name, {k: f"{v:.2f}x" for k, v in sp.items()}, flush=True)
+        _write(args, rows, t0)  # after every profile, so an interrupted run keeps what it measured
+    print(f"wrote {args.out}")
+    return 0
+
+
+def _write(args: argparse.Namespace, rows: list[list[str]], t0: float) -> None:
+    from eegdeploy.bench import environment
+    from eegdeploy.io import write_text
+    from eegdeploy.report.render import markdown_table
+
     env = environment(1)
     header = ["profile", "baseline ms", "TP MACs", "TP parity", "TP speedup", "LFP MACs", "LFP parity",
               "LFP speedup", "compress default (round-to 16 + rewrites)"]
     text = f"""# eegdeploy beside Torch-Pruning
 
-Produced by `make bench` (`python -m benchmarks.peers`) on {env['cpu']} ({os.cpu_count()} cores), Python
+Produced by `{" ".join(["python -m benchmarks.peers", *sys.argv[1:]])}` (part of `make bench`) on {env['cpu']} ({os.cpu_count()} cores), Python
 {platform.python_version()}, torch {env['torch']}, onnxruntime {env['onnxruntime']}, in {time.time() - t0:.0f} s;
 other work was running on the machine, so compare ratios within a row, not milliseconds across runs.
 
@@ -125,8 +135,6 @@ rounded to multiples of 16 and the measured rewrites (see RESULTS.md for the bre
 Reproduce: `python -m benchmarks.peers` (or `--profiles eegnet-deap,ccnn-deap`).
 """
     write_text(args.out, text)
-    print(f"wrote {args.out}")
-    return 0
 
 
 def _tp_version() -> str:

@@ -113,11 +113,12 @@ def main(argv: list[str] | None = None) -> int:
     rw_header, rw_rows = rewrite_rows(rewrites)
     ap_header, ap_rows = applied_rows(rewrites)
     env = environment(1)
+    command = " ".join(["python -m benchmarks.run", *(argv if argv is not None else sys.argv[1:])])
     header = ["profile", "ratio", "MACs slim/base", "runtime", "threads", "batch", "baseline p50 ms", "slim p50 ms",
               "speedup", "efficiency"]
     text = f"""# Benchmark results
 
-Produced by `make bench` (`python -m benchmarks.run`) on {env['cpu']} ({cores} cores), Python
+Produced by `{command}` on {env['cpu']} ({cores} cores), Python
 {platform.python_version()}, torch {env['torch']}, onnxruntime {env['onnxruntime']}, in {time.time() - t_start:.0f} s.
 Untrained weights (latency does not depend on them); LFP at each ratio, no recovery; baseline and slim timed
 interleaved in the same run, {args.iters} timed runs each after warm-up, median (p50) shown.
