@@ -3,7 +3,7 @@
 A model or data file is data from someone else. Each loader compares what a file *declares* (layer widths,
 parameter counts, zip member sizes, array shapes, ONNX input dims, nesting depth) with the limits below before it
 allocates anything, and refuses with one line past them. The limits are generous for EEG: the largest shipped
-profile model has 6.2 M parameters and its largest activation is well under 1 M values per sample.
+profile model (ccnn-deap) has 6.2 M parameters.
 docs/errors.md lists them (generated from ``LIMITS``).
 
 This module imports nothing heavy (no torch, no numpy): the bench path uses it too.

@@ -277,9 +277,9 @@ ROWS: list[Row] = [
         _edited_ckpt(arch_kwargs={"chunk_size": 128, "num_electrodes": 32, "F1": 20000, "F2": 16, "D": 2,
                                   "num_classes": 2, "kernel_1": 64, "kernel_2": 16, "dropout": 0.25}),
         "parameter count"),
-    Row("bomb-pt-zip", "a .pt (4.7 MB) whose zip member inflates to 1 GB",
+    Row("bomb-pt-zip", "a .pt (1 MB) whose zip member inflates to 1 GB",
         _bomb("pt_zip_bomb", lambda t, p: ["compress", str(p), "--profile", "ccnn-deap"]), "expands"),
-    Row("bomb-npz", "an .npz (4.8 MB) whose X inflates to 1 GB",
+    Row("bomb-npz", "an .npz (1.1 MB) whose X inflates to 1 GB",
         _bomb("npz_bomb", lambda t, p: ["compress", str(_ckpt(t)), "--data", str(p)]), "expands"),
     Row("bomb-npz-header", "an .npz whose array header declares 16 GB in a 200-byte member",
         _bomb("npz_header_bomb", lambda t, p: ["compress", str(_ckpt(t)), "--data", str(p)]), "declares shape"),
@@ -364,7 +364,7 @@ def main(argv: list[str] | None = None) -> int:
     lines += ["", "## Size limits", "",
               "Loaders compare what a file declares with these budgets before they allocate (`eegdeploy/limits.py`; "
               "activation and FLOP budgets are per sample of the batch). They are far above what EEG models need: "
-              "the largest shipped profile model has 6.2 M parameters and activations under 1 M values per sample. "
+              "the largest shipped profile model, ccnn-deap, has 6.2 M parameters. "
               "Past a limit the load is refused with one line and exit 2; the `bomb-*` rows above show each.", "",
               "| limit | value | what it bounds |", "|---|---|---|"]
     lines += [f"| `{name}` | {value:,} | {what} |" for name, (value, what) in LIMITS.items()]
