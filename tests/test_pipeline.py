@@ -90,8 +90,10 @@ def _fake_quant(int8_ms: float, drop: float):
     return quantize_int8
 
 
-@pytest.mark.parametrize("int8_ms, drop, kept", [(2.0, 0.0, True), (11.0, 0.0, False), (2.0, 0.05, False)],
-                         ids=["kept", "slower", "less-accurate"])
+@pytest.mark.parametrize("int8_ms, drop, kept", [
+    pytest.param(2.0, 0.0, True, id="kept"),
+    pytest.param(11.0, 0.0, False, id="slower", marks=pytest.mark.slow),
+    pytest.param(2.0, 0.05, False, id="less-accurate", marks=pytest.mark.slow)])
 def test_compress_int8_is_kept_only_where_faster_and_within_tolerance(tmp_path, monkeypatch, int8_ms, drop, kept):
     import json
 

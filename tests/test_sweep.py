@@ -146,6 +146,7 @@ def test_sweep_kfold_aggregates_mean_and_std(npz_spec):
     assert row["accuracy_std"] == pytest.approx(np.std(accs, ddof=1))
 
 
+@pytest.mark.slow
 def test_sweep_rejects_a_state_file_from_other_settings(npz_spec):
     cfg = SweepConfig(methods=("lfp",), ratios=(0.5,), recovers=("none",), iters=2, batches=(2,))
     sweep(npz_spec, cfg)

@@ -80,8 +80,9 @@ class Method:
     config_type: ClassVar[type[MethodConfig]] = MethodConfig
     trains: ClassVar[bool] = False
 
-    def plan(self, model: nn.Module, config: Any, *, example: torch.Tensor, splits: Any = None,
+    def plan(self, model: nn.Module, config: MethodConfig, *, example: torch.Tensor, splits: Any = None,
              train: Any = None, seed: int = 0) -> PrunePlan:
+        """The plan for ``model`` (``config`` is an instance of ``config_type``); methods that train do so in place."""
         raise NotImplementedError
 
 

@@ -33,6 +33,7 @@ def test_version(cli) -> None:
     assert res.returncode == 0 and res.stdout.startswith("eegdeploy ")
 
 
+@pytest.mark.slow
 def test_unknown_profile_is_one_line(cli, tmp_path) -> None:
     res = cli("train", "--profile", "nope", "--out", str(tmp_path / "m.pt"))
     assert res.returncode == 2
@@ -42,6 +43,7 @@ def test_unknown_profile_is_one_line(cli, tmp_path) -> None:
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.slow
 def test_missing_checkpoint_is_one_line(cli, tmp_path) -> None:
     res = cli("compress", str(tmp_path / "nope.pt"), "--out", str(tmp_path / "out"))
     assert res.returncode == 2

@@ -62,6 +62,7 @@ def test_compress_a_users_own_model(cli, tmp_path):
     assert len(plan["keep"]["features.0"]) == 4
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("args, message", [
     (("--ratio", "1.5"), "ratio"),
     (("--ratio", "0"), "ratio"),
@@ -79,6 +80,7 @@ def test_bad_input_is_one_line_and_leaves_nothing(cli, tmp_path, args, message):
     assert not out.exists()
 
 
+@pytest.mark.slow
 def test_state_dict_for_another_architecture_names_key_and_shapes(cli, tmp_path):
     sd = bundle_from_profile(load_profile("eegnet-deap"), seed=0).module.state_dict()
     torch.save(sd, tmp_path / "sd.pt")
@@ -87,6 +89,7 @@ def test_state_dict_for_another_architecture_names_key_and_shapes(cli, tmp_path)
     assert len(res.stderr.strip().splitlines()) == 1 and "Traceback" not in res.stderr
 
 
+@pytest.mark.slow
 def test_export_and_inspect_commands(cli, tmp_path):
     ckpt = save_checkpoint(bundle_from_profile(load_profile("tsception-deap"), seed=0), tmp_path / "m.pt")
     res = cli("export", str(ckpt), "--out", str(tmp_path / "m.onnx"))

@@ -53,6 +53,7 @@ def test_sweep_runs_then_resumes_without_work(cli, model, tmp_path):
     assert {p: p.stat().st_mtime_ns for p in out.glob("cells/*/report.json")} == stamps
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("flags,shown", [(("--methods", "lfp,magic"), "magic"), (("--ratios", "0.5,1.5"), "1.5"),
                                          (("--recover", "retrain"), "retrain"),
                                          (("--methods", "lfp", "--sparsity", "1e-3"), "applies to nsfp"),

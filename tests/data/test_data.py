@@ -138,6 +138,7 @@ def test_split_errors():
         split_arrays(X, y, None, None, seed=0, split="sideways")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name, per_trial", [("ccnn-deap", 8), ("eegnet-deap", 8)])
 def test_deap_through_torcheeg_matches_the_layout(tmp_path, name, per_trial):
     prof = load_profile(name)

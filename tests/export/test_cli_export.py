@@ -99,6 +99,7 @@ def _npz(tmp: Path) -> Path:
     return tmp / "d.npz"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", sorted(BAD))
 def test_bad_input_is_one_line_exit_2_and_writes_nothing(case, tmp_path):
     make, words = BAD[case]
@@ -120,6 +121,7 @@ def _tiny_args(tmp: Path) -> list[str]:
     return [str(tmp / "sd.pt"), "--arch", "tests.cli.netdefs:SmallCNN", "--input-shape", "1,4,16", "--no-bench"]
 
 
+@pytest.mark.slow
 def test_parity_failure_leaves_nothing_behind(tmp_path, monkeypatch, capsys):
     from eegdeploy.cli import main
     from eegdeploy.export import onnx_export
@@ -136,6 +138,7 @@ def test_parity_failure_leaves_nothing_behind(tmp_path, monkeypatch, capsys):
     assert _files(tmp_path) == before  # no .onnx, no vectors, no card, no staging folder, not even "new/"
 
 
+@pytest.mark.slow
 def test_the_fallback_exporter_is_used_and_named_in_the_report(tmp_path, monkeypatch, capsys):
     from eegdeploy.cli import main
     from eegdeploy.export import onnx_export

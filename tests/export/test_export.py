@@ -37,6 +37,7 @@ def test_slim_models_export_with_parity_metadata_and_vectors(name, tmp_path):
         assert f["inputs"].shape == real.shape and f["outputs"].shape == (5, prof.num_classes)
 
 
+@pytest.mark.slow
 def test_fallback_exporter_is_used_and_named(tmp_path, monkeypatch):
     real_attempt = onnx_export._attempt
 
@@ -67,6 +68,7 @@ def test_a_crashing_exporter_does_not_take_the_process_down(tmp_path, monkeypatc
     assert not (tmp_path / "m.onnx").exists()
 
 
+@pytest.mark.slow
 def test_parity_failure_writes_nothing(tmp_path, monkeypatch):
     monkeypatch.setattr(onnx_export, "_parity", lambda *a, **k: ({"random batch 1": 0.5}, []))
     (tmp_path / "keep.txt").write_text("x")
@@ -210,6 +212,7 @@ def test_cuda_parity_on_a_real_gpu(tmp_path):
     assert res.parity["ort-cuda random batch 16"] <= 1e-3
 
 
+@pytest.mark.slow
 def test_explicit_dynamo_exporter(tmp_path):
     res = export_onnx(_tiny(), tmp_path / "m.onnx", ExportConfig(exporter="dynamo"), example=torch.zeros(1, 1, 8, 8),
                       check_inputs=np.random.default_rng(0).standard_normal((4, 1, 8, 8)).astype(np.float32))

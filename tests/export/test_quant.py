@@ -8,6 +8,7 @@ from eegdeploy.export import ExportConfig, compare_accuracy, export_onnx, onnx_a
 from eegdeploy.models import bundle_from_profile
 
 
+@pytest.mark.slow
 def test_int8_ccnn_is_at_most_35_percent_and_reports_accuracy_honestly(tmp_path):
     from eegdeploy.data import load_data
 

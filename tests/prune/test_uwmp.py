@@ -116,6 +116,7 @@ def test_dead_channels_are_removed_and_slim_is_exact():
     assert small.c1.out_channels == 3 and small.c2.out_channels == 4
 
 
+@pytest.mark.slow
 def test_through_compress_the_masked_weights_stay_zero(tmp_path):
     from eegdeploy.pipeline import CompressConfig, compress
 

@@ -32,6 +32,7 @@ def _task(name, n, signal=None, lr=None, epochs=4):
     return prof, splits, replace(train, epochs=3), small
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name, n, weight, signal, lr", [
     ("ccnn-deap", 400, 1.0, None, None),
     ("tsception-deap", 240, 5.0, 1.0, 0.01),
