@@ -42,9 +42,10 @@ def test_documented_figures_meet_the_targets():
 def test_coverage_does_not_regress():
     """Re-measure every torcheeg case: whatever the doc lists as captured or slimming still is."""
     rows = _doc_rows()
-    for r in torcheeg_rows():
+    for r in torcheeg_rows(onnx=False):  # ONNX export is covered by tests/export; here: capture, MACs, parity
         doc = rows[r.name]
         if doc[2] in ("export", "fx"):
             assert r.captured in ("export", "fx"), (r.name, r.error)
         if doc[5] != "-" and float(doc[5]) <= 0.70 and doc[7] == "ok":
-            assert r.slims(), (r.name, r.macs_ratio, r.parity, r.onnx, r.error)
+            assert r.macs_ratio is not None and r.macs_ratio <= float(doc[5]) + 0.01, (r.name, r.macs_ratio, r.error)
+            assert r.parity is not None and r.parity <= 1e-5, (r.name, r.parity)
