@@ -40,7 +40,7 @@ def parse_toml(text: str, where: str = "TOML text") -> dict[str, Any]:
         raise ConfigError(f"{where} nests too deeply", fix="flatten the TOML") from None
 
 
-RECOVERIES = ("finetune", "scratch", "none")  # how a pruned model regains accuracy (compress --recover)
+RECOVERIES = ("finetune", "scratch", "distill", "none")  # how a pruned model regains accuracy (compress --recover)
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from eegdeploy.bench import CountResult, LatencyResult
     from eegdeploy.export import ExportResult, PackageResult
     from eegdeploy.prune import MethodConfig, PrunePlan
+    from eegdeploy.recover.distill import DistillConfig
     from eegdeploy.recover.kg import KGConfig
 
 __all__ = ["RECOVERIES", "CompressConfig", "PruneStage", "SlimStage", "ModelFigures", "compress", "parity_inputs",
@@ -63,6 +64,7 @@ class CompressConfig:
     tolerance: float = 1e-4
     plan_path: str | None = None
     kg: KGConfig | None = None  # knowledge-guided recovery
+    distill: DistillConfig | None = None  # recover="distill": temperature and weight (None: the defaults)
     int8: bool = False
     int8_max_drop: float = 0.01
     rewrite: bool = True  # exact deployment rewrites of slim.onnx (eegdeploy.rewrite)
@@ -97,6 +99,14 @@ class CompressConfig:
             from eegdeploy.recover.kg import KGConfig
 
             object.__setattr__(self, "kg", KGConfig(**dict(self.kg)))
+        if isinstance(self.distill, Mapping):
+            from eegdeploy.recover.distill import DistillConfig
+
+            object.__setattr__(self, "distill", DistillConfig(**dict(self.distill)))
+        if self.recover == "distill" and self.distill is None:
+            from eegdeploy.recover.distill import DistillConfig
+
+            object.__setattr__(self, "distill", DistillConfig())
 
 
 Progress = Callable[[str, str], None]  # (stage, message)
@@ -191,7 +201,15 @@ def _reinit(model: nn.Module, seed: int) -> None:
 
 def recover_stage(model: nn.Module, splits: Splits, config: CompressConfig, train: TrainConfig, bundle: Bundle,
                   say: Progress, callbacks: tuple[Any, ...] = ()) -> tuple[dict[str, Any], dict[str, Any] | None]:
-    """Recovery training in place: plain, or knowledge-guided beside a plain run for comparison."""
+    """Recovery training in place: plain, or knowledge-guided beside a plain run for comparison.
+
+    ``recover="distill"`` adds the unpruned baseline (``bundle.module``) as teacher; with ``kg`` the
+    distillation term blends with the knowledge-guided loss (and the plain comparison run distils too).
+    """
+    if config.recover == "distill":
+        from eegdeploy.recover.distill import Distill
+
+        callbacks = (*callbacks, Distill(bundle.module, config.distill))
     if config.kg is None:
         res, kg = fit(model, splits, train, seed=config.seed, callbacks=list(callbacks)), None
     else:
@@ -379,7 +397,8 @@ def _result(bundle: Bundle, splits: Splits, config: CompressConfig, recipe: Trai
                "num_classes": bundle.num_classes, "class_names": list(bundle.class_names)},
         recipe={"method": plan.method, "ratio": float(config.ratio), "recover": config.recover,
                 "epochs": int(epochs), "seed": int(config.seed), "keep": list(config.keep),
-                "options": config.prune.options() if config.prune else {}, "train": recipe.__dict__},
+                "options": config.prune.options() if config.prune else {}, "train": recipe.__dict__,
+                **({"distill": config.distill.to_dict()} if config.recover == "distill" else {})},
         data={"source": splits.source, **splits.sizes()},
         baseline=StageFigures(base.count.params, base.count.macs, base.count.flops, base.accuracy,
                               exported.baseline.bytes, latency["baseline"].latency_ms),

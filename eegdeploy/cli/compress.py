@@ -22,7 +22,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--method", default="lfp", help="lfp (L1 filter), sfp (soft filter), nsfp (network slimming), "
                    "uwmp (unstructured magnitude); default lfp")
     p.add_argument("--ratio", type=float, default=0.5, help="fraction of channels (or weights, for uwmp) to remove, in (0, 1)")
-    p.add_argument("--recover", default="finetune", help="finetune (inherit weights), scratch (re-initialise), none")
+    p.add_argument("--recover", default="finetune",
+                   help="finetune (inherit weights), scratch (re-initialise), distill (inherit weights and learn from "
+                        "the unpruned baseline as teacher), none")
+    p.add_argument("--distill-temperature", type=float, default=4.0,
+                   help="distill: softmax temperature T (default 4)")
+    p.add_argument("--distill-weight", type=float, default=0.5,
+                   help="distill: share of the teacher term in the loss, 0..1 (default 0.5)")
     p.add_argument("--epochs", type=int, help="recovery epochs (default: the profile's recipe)")
     p.add_argument("--lr", type=float, help="recovery learning rate (default: the profile's)")
     p.add_argument("--batch-size", type=int, help="recovery batch size (default: the profile's)")
@@ -76,6 +82,14 @@ def method_options(args: argparse.Namespace) -> dict:
     return options_from_flags(values, (args.method,)).get(args.method, {})
 
 
+def distill_options(args: argparse.Namespace):  # -> DistillConfig | None
+    if getattr(args, "recover", None) != "distill":
+        return None
+    from eegdeploy.recover.distill import DistillConfig
+
+    return DistillConfig(temperature=args.distill_temperature, weight=args.distill_weight)
+
+
 def kg_options(args: argparse.Namespace):  # -> KGConfig | None
     if not getattr(args, "kg", None):
         return None
@@ -98,7 +112,7 @@ def run(args: argparse.Namespace, console) -> int:
                             seed=args.seed, keep=tuple(args.keep), method_options=method_options(args),
                             batches=parse_ints(args.batch, "batch"), threads=args.threads, iters=args.iters,
                             runtimes=("ort-cpu", "torch-cpu") + (("ort-cuda", "torch-cuda") if args.cuda else ()),
-                            plan_path=args.plan, kg=kg_options(args), int8=args.int8,
+                            plan_path=args.plan, kg=kg_options(args), distill=distill_options(args), int8=args.int8,
                             int8_max_drop=args.int8_max_drop, rewrite=not args.no_rewrite,
                             rewrite_measure=not args.no_measure, round_to=args.round_to)
     bundle = load_bundle(args)

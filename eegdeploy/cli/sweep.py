@@ -18,7 +18,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     add_data_args(p)
     p.add_argument("--methods", default="lfp,sfp,nsfp,uwmp", help="comma-separated methods")
     p.add_argument("--ratios", default="0.1,0.3,0.5,0.7,0.9", help="comma-separated ratios")
-    p.add_argument("--recover", default="finetune", help="comma-separated: finetune, scratch, none")
+    p.add_argument("--recover", default="finetune", help="comma-separated: finetune, scratch, distill, none")
     p.add_argument("--epochs", type=int, help="recovery epochs per cell (default: the profile's)")
     p.add_argument("--split", default="holdout", help="holdout (one seeded split), kfold, subject, trial")
     p.add_argument("--folds", type=int, default=1, help="folds for kfold/subject/trial protocols")

@@ -259,7 +259,8 @@ def guided_fit(model: nn.Module, splits: Any, train: Any, kg: KGConfig, spec: In
     say("recover", f"knowledge-guided recovery ({kg.mode}, region {kg.region}, weight {kg.weight:g})")
     cb = KnowledgeGuided(kg, spec, model)
     try:
-        res = fit(model, splits, train, seed=seed, callbacks=[*callbacks, cb])
+        # the kg loss first, so that a blending callback (distill) mixes it with the teacher term
+        res = fit(model, splits, train, seed=seed, callbacks=[cb, *callbacks])
     finally:
         cb.close()
     comparison = {
