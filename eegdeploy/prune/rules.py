@@ -12,7 +12,6 @@ rule's ``prune_out``/``prune_in`` to cut it. See docs/slimming.md for a worked e
 
 from __future__ import annotations
 
-import operator
 from typing import Any, Callable
 
 import numpy as np
@@ -276,9 +275,7 @@ def rnn(w: Any, node: fx.Node) -> Any:
         ch = w.tie(ch, w.get(p)[1]) if ch is not None else None
     mod = w.owner(names[0])
     w.add_layer(mod, "rnn", ch, None, producer=False)
-    for a in w.untracked(node):
-        pass
-    return w.untracked(node)
+    return w.untracked(node)  # the hidden size stays: outputs are untracked
 
 
 def op_name_of(node: fx.Node) -> str:
@@ -305,7 +302,6 @@ def spatial(w: Any, node: fx.Node) -> Any:
     out_val = node.meta.get("val")
     first = out_val[0] if isinstance(out_val, (list, tuple)) else out_val
     in_shp = w.shape(node.args[0])
-    lead = len(xv) - (len(in_shp) - 2) if first is not None else 2
     out = []
     for k, a in enumerate(xv):
         if k < 2 and first.shape[k] == in_shp[k]:
@@ -313,7 +309,6 @@ def spatial(w: Any, node: fx.Node) -> Any:
         else:
             w.freeze(a, f"{op_name_of(node)} changes a channel axis at {w.where()}")
             out.append(None)
-    del lead
     if isinstance(out_val, (list, tuple)):
         return Multi([out] + [[None] * len(out) for _ in out_val[1:]])
     return out
@@ -893,9 +888,6 @@ def _enter_custom(w: Any, node: fx.Node, path: str, m: nn.Module, cr: ChannelRul
         out = in_slots
     else:
         out = w.fresh(n_out)
-    for a in node.all_input_nodes:
-        if a in w.param_of:
-            continue
     w.add_layer(path, "custom", in_slots, out, producer=n_out is not None)
     if path in w.layers:
         w.layers[path].rule = cr  # type: ignore[attr-defined]
@@ -915,6 +907,3 @@ def _custom_value(w: Any, node: fx.Node, path: str, st: dict) -> Any:
             axes[ax] = st["out"]
     return axes
 
-
-# keep operator import used (getitem is registered by name)
-_ = operator

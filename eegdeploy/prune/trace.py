@@ -33,7 +33,6 @@ import torch.fx as fx
 import torch.nn as nn
 
 from eegdeploy.config import compile_patterns, matches_any
-from eegdeploy.errors import UnsupportedLayerError
 from eegdeploy.prune.capture import Captured, capture, module_stack, value_shape
 from eegdeploy.prune.units import Analysis, ChannelGroup, Fixup, Layer, UnionFind, build_groups
 
