@@ -65,7 +65,23 @@ def invalid_value(field: str, value: object, expected: str) -> ConfigError:
     return ConfigError(f"invalid value for {field}, expected {expected} (not {value!r})")
 
 
+def did_you_mean(value: str, valid: "list[str] | tuple[str, ...] | set[str]") -> str | None:
+    """The valid name closest to ``value``, ignoring case and ``-``/``_``; None when nothing is close."""
+    import difflib
+
+    def norm(s: str) -> str:
+        return str(s).lower().replace("_", "-")
+
+    by_norm = {norm(v): v for v in valid}
+    if norm(value) in by_norm:
+        return by_norm[norm(value)]
+    close = difflib.get_close_matches(norm(value), list(by_norm), n=1, cutoff=0.75)
+    return by_norm[close[0]] if close else None
+
+
 def unknown_name(field: str, value: str, valid: "list[str] | tuple[str, ...] | set[str]") -> ConfigError:
-    """An unknown registry key: show the sorted list of valid ones."""
+    """An unknown registry key: the sorted list of valid ones, and the closest one when there is one."""
     choices = ", ".join(repr(v) for v in sorted(valid))
-    return ConfigError(f"unknown {field} {value!r}, expected one of {choices}")
+    guess = did_you_mean(value, valid)
+    return ConfigError(f"unknown {field} {value!r}, expected one of {choices}",
+                       fix=f"did you mean {guess!r}?" if guess else None)

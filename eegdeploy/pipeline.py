@@ -349,11 +349,14 @@ def compress(bundle: Bundle, splits: Splits, config: CompressConfig, out_dir: Pa
         result = _result(bundle, splits, config, recipe, pruned.plan, base, figures, slimmed, exported, latency)
         if pruned.plan.kind == "unstructured":
             result.extras["compressed_bytes"] = _zipped_sizes(out)
+        result.extras["accuracy"] = _accuracy_extras(bundle, splits, pruned.plan, config, recipe, base.accuracy,
+                                                     figures.accuracy)
+        result.timings_s = dict(clock.timings)  # report.md lists every stage before its own
         with clock.stage("report"):
             _write_reports(result, out, bundle, exported.slim)
         result.timings_s = dict(clock.timings)
         write_json(out / "report.json", result.to_dict())  # again, now with the report stage's time
-        staging.commit()
+        result.extras["files"] = [p.relative_to(staging.out).as_posix() for p in staging.commit()]
     return result
 
 
@@ -467,6 +470,25 @@ def _portable_meta(bundle: Bundle, config: CompressConfig, meta: dict[str, str])
             "onnx_metadata": meta}
 
 
+def _accuracy_extras(bundle: Bundle, splits: Splits, plan: PrunePlan, config: CompressConfig, recipe: TrainConfig,
+                     base_acc: float | None, slim_acc: float | None) -> dict[str, Any]:
+    """extras.accuracy: both accuracies with the data, test-set size, 95% interval and training behind them."""
+    from eegdeploy.report.accuracy import accuracy_section
+
+    epochs = recipe.epochs if config.recover != "none" else 0
+    md = bundle.metadata
+    if md.get("epochs") is not None:
+        base_training = f"trained {md['epochs']} epoch(s) on {md.get('trained_on', 'data not recorded')} (eegdeploy train)"
+    else:
+        base_training = "as given (its training is not recorded in the checkpoint)"
+    method_notes = [n for n in plan.notes if "epoch" in n]
+    slim_training = (f"baseline weights pruned by {plan.method}" + (f" ({method_notes[0]})" if method_notes else "")
+                     + (f", then {config.recover} for {epochs} epoch(s)" if config.recover != "none" and epochs
+                        else ", no recovery training"))
+    return accuracy_section(base_acc, slim_acc, len(splits.test), splits.source, baseline_training=base_training,
+                            slim_training=slim_training, profile=bundle.profile)
+
+
 def _write_reports(result: CompressResult, out: Path, bundle: Bundle, pkg: PackageResult) -> None:
     from eegdeploy.export import card_from_bundle, write_package_card
     from eegdeploy.report.plots import plot_channels, plot_comparison
@@ -486,5 +508,6 @@ def _write_reports(result: CompressResult, out: Path, bundle: Bundle, pkg: Packa
     write_json(out / "report.json", result.to_dict())
     card = card_from_bundle(bundle, arch=bundle.arch, accuracy_baseline=result.baseline.accuracy,
                             accuracy_slim=result.slim.accuracy, params=result.slim.params, macs=result.slim.macs,
-                            recipe=result.recipe, title="slim")
+                            recipe=result.recipe, title="slim",
+                            accuracy=result.extras.get("accuracy"))
     write_package_card(pkg, out, card, latency=result.slim.latency_ms)

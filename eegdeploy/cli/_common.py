@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from eegdeploy.config import RECOVERIES as _config_recoveries
 from eegdeploy.errors import invalid_value
 
 
@@ -56,9 +57,21 @@ def add_model_args(p: argparse.ArgumentParser, *, model: bool = True) -> None:
                    help="allow loading a whole pickled module; this RUNS CODE from the file, use only for files you trust")
 
 
+# Torch-free copies of registry keys for help texts (importing the registries would import torch on every
+# command, bench included); tests/cli/test_help.py checks that each equals its registry.
+METHOD_NAMES: tuple[str, ...] = ("lfp", "sfp", "nsfp", "uwmp")
+RECOVERIES: tuple[str, ...] = _config_recoveries
+KG_MODES: tuple[str, ...] = ("region", "sample", "both")
+
+
+def data_help() -> str:
+    from eegdeploy.data import DATA_SOURCES
+
+    return "data: " + "; ".join(f"{k} ({v})" for k, v in DATA_SOURCES.items())
+
+
 def add_data_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--data", metavar="D", help="data: a .npz with X, y (and optional groups), or deap:FOLDER; "
-                   "default: the profile's seeded synthetic EEG")
+    p.add_argument("--data", metavar="D", help=data_help())
     p.add_argument("--seed", type=int, default=0, help="seed for data splits, initialisation and training (default 0)")
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from eegdeploy.cli._common import add_model_args
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -24,7 +26,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", choices=["cpu", "cuda"], help="cpu (default) or cuda; cuda is skipped with a note "
                    "when no GPU is present")
     p.add_argument("--providers", help="onnxruntime providers, comma-separated (default from --device)")
-    p.add_argument("--profile", help="profile for a plain state_dict checkpoint")
+    add_model_args(p, model=False)  # --profile, --arch, --arch-kwargs, --input-shape for a checkpoint
     p.add_argument("--json", metavar="FILE", help="also write the result as JSON")
     p.add_argument("--input-shape", metavar="C,H,W", help="one sample's shape without batch, for ONNX files with "
                    "dynamic axes (default: the shape in the file's eegdeploy metadata, shown in a note)")
@@ -81,20 +83,24 @@ def run(args: argparse.Namespace, console) -> int:
                              fix="re-export the model with eegdeploy export")
         result = benchmark_onnx(path, cfg)
         env = environment(cfg.threads, with_torch=False)
+        from eegdeploy.report.merge import label_from_metadata
+
+        label = label_from_metadata(meta, path.name)
     else:
         import torch
 
         from eegdeploy.bench import benchmark_torch, count
-        from eegdeploy.models import load_model
+        from eegdeploy.cli._common import load_bundle
 
-        bundle = load_model(path, profile=args.profile)
+        bundle = load_bundle(args)
         example = torch.zeros((1, *bundle.input.shape))
         result = benchmark_torch(bundle.module, example, cfg)
         c = count(bundle.module, example)
         counts = {"params": c.params, "macs": c.macs, "flops": c.flops, "convention": c.convention,
                   "counters": c.counters, "disagreements": c.disagreements}
         env = environment(cfg.threads)
-    table = Table(title=f"{path.name} on {env['cpu']} ({cfg.threads} thread(s), device profile {device_name})",
+        label = f"{bundle.name} (checkpoint {path.name})"
+    table = Table(title=f"{label} on {env['cpu']} ({cfg.threads} thread(s), device profile {device_name})",
                   title_justify="left")
     for col in ("runtime", "batch", "p50 ms", "p90 ms", "p99 ms", "mean ms", "std ms", "samples/s"):
         table.add_column(col, justify="left" if col == "runtime" else "right")
@@ -110,7 +116,8 @@ def run(args: argparse.Namespace, console) -> int:
     for note in result.notes:
         console.print(f"[yellow]note:[/] {note}")
     if args.json:
-        write_json(args.json, {"kind": "eegdeploy-bench", "version": 1, "file": str(path), "device_profile": device_name,
+        write_json(args.json, {"kind": "eegdeploy-bench", "version": 1, "file": str(path), "label": label,
+                               "device_profile": device_name,
                                "config": dataclasses.asdict(cfg), "environment": env, "metadata": meta,
                                "latency_ms": result.latency_ms, "counts": counts, "notes": result.notes})
         console.print(f"wrote {args.json}")

@@ -5,10 +5,16 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from eegdeploy.cli._common import (add_data_args, add_model_args, load_bundle, load_splits, parse_ints,
-                                   profile_for)
+from eegdeploy.cli._common import (KG_MODES, METHOD_NAMES, RECOVERIES, add_data_args, add_model_args, load_bundle,
+                                   load_splits, parse_ints, profile_for)
 
-METHOD_CHOICES = ("lfp", "sfp", "nsfp", "uwmp")
+METHOD_CHOICES = METHOD_NAMES
+
+
+def _regions() -> tuple[str, ...]:
+    from eegdeploy.data.electrodes import REGIONS
+
+    return REGIONS
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -19,12 +25,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                     "and write report.json, report.md, model-card.md, test-vectors.npz, slim.pt and plots to --out.")
     add_model_args(p)
     add_data_args(p)
-    p.add_argument("--method", default="lfp", help="lfp (L1 filter), sfp (soft filter), nsfp (network slimming), "
-                   "uwmp (unstructured magnitude); default lfp")
+    p.add_argument("--method", default="lfp", help=f"one of {', '.join(METHOD_NAMES)}: lfp (L1 filter), sfp (soft "
+                   "filter), nsfp (network slimming), uwmp (unstructured magnitude); default lfp")
     p.add_argument("--ratio", type=float, default=0.5, help="fraction of channels (or weights, for uwmp) to remove, in (0, 1)")
     p.add_argument("--recover", default="finetune",
-                   help="finetune (inherit weights), scratch (re-initialise), distill (inherit weights and learn from "
-                        "the unpruned baseline as teacher), none")
+                   help=f"one of {', '.join(RECOVERIES)}: finetune inherits the pruned weights, scratch "
+                        "re-initialises them, distill inherits them and learns from the unpruned baseline as teacher, "
+                        "none skips training; default finetune")
     p.add_argument("--distill-temperature", type=float, default=4.0,
                    help="distill: softmax temperature T (default 4)")
     p.add_argument("--distill-weight", type=float, default=0.5,
@@ -42,10 +49,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--include-linear", action="store_true", default=None,
                    help="every method: also prune hidden linear layers on flattened features, like CCNN's lin1 "
                         "(default: conv filters, and conv weights for uwmp, as the papers define the methods)")
-    p.add_argument("--kg", default=None, metavar="region|sample|both",
+    p.add_argument("--kg", default=None, metavar="|".join(KG_MODES),
                    help="knowledge-guided recovery loss (region-wise, sample-wise or both)")
-    p.add_argument("--kg-region", default="prefrontal", help="kg region: a named set (prefrontal, frontal, "
-                   "frontal-left, frontal-right, left, right) or comma-separated 10-20 names")
+    p.add_argument("--kg-region", default="prefrontal", help="kg region: a named set (" + ", ".join(_regions())
+                   + ") or comma-separated 10-20 names; default prefrontal")
     p.add_argument("--kg-weight", type=float, default=1.0, help="kg loss weight lambda (default 1.0)")
     p.add_argument("--kg-layer", default=None, help="kg evidence layer (module name; default the first conv)")
     p.add_argument("--keep", action="append", default=[], metavar="NAME_OR_REGEX",
@@ -104,10 +111,15 @@ def run(args: argparse.Namespace, console) -> int:
     from eegdeploy.errors import unknown_name
     from eegdeploy.io import check_writable_dir
     from eegdeploy.pipeline import CompressConfig, compress
+    from eegdeploy.report.accuracy import synthetic_warning
     from eegdeploy.report.render import to_table
 
     if args.method not in METHOD_CHOICES:
         raise unknown_name("method", args.method, METHOD_CHOICES)
+    if args.plan:
+        from eegdeploy.prune.plan import PrunePlan
+
+        PrunePlan.load(args.plan)  # a missing or malformed plan fails before the model is even loaded
     config = CompressConfig(method=args.method, ratio=args.ratio, recover=args.recover, epochs=args.epochs,
                             seed=args.seed, keep=tuple(args.keep), method_options=method_options(args),
                             batches=parse_ints(args.batch, "batch"), threads=args.threads, iters=args.iters,
@@ -130,12 +142,16 @@ def run(args: argparse.Namespace, console) -> int:
     def progress(stage: str, message: str) -> None:
         console.print(f"[dim]{stage:>8}[/] {safe(message, max_len=2000)}")
 
+    warning = synthetic_warning(splits.source, bundle.profile)
+    if warning:
+        console.print(f"[yellow]warning:[/] {warning}", soft_wrap=True)
     result = compress(bundle, splits, config, out, train=train, progress=progress)
     console.print(to_table(result))
     console.print(f"pruned layers: {', '.join(result.extras.get('pruned_layers', [])) or 'none'}")
     for note in result.extras.get("notes", []):
         console.print(f"[yellow]note:[/] {safe(note, max_len=2000)}")
-    int8 = " slim.int8.onnx" if result.int8 is not None else ""
-    console.print(f"wrote {safe(out)}/: report.json report.md model-card.md baseline.onnx slim.onnx{int8} slim.pt "
-                  "test-vectors.npz")
+    if warning:
+        console.print(f"[yellow]warning:[/] accuracies above are on synthetic data for a model that is not a shipped "
+                      f"profile; pass --data for real figures", soft_wrap=True)
+    console.print(f"wrote {safe(out)}/: {' '.join(safe(f) for f in result.extras.get('files', ()))}", soft_wrap=True)
     return 0

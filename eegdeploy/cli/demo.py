@@ -46,6 +46,6 @@ def run(args: argparse.Namespace, console) -> int:
     result = compress(bundle, splits, config, out, train=profile.train, progress=progress)
     save_checkpoint(bundle, out / "baseline.pt")
     console.print(to_table(result))
-    console.print(f"wrote {out}/ (report.md, report.json, model-card.md, baseline.onnx, slim.onnx, slim.pt, "
-                  f"test-vectors.npz, plots); baseline checkpoint {out / 'baseline.pt'}")
+    console.print(f"wrote {out}/: {' '.join(result.extras.get('files', ()))}; baseline checkpoint "
+                  f"{out / 'baseline.pt'}")
     return 0

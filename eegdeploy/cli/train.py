@@ -50,6 +50,10 @@ def train_baseline(profile, splits, *, seed: int, epochs: int | None = None, lr:
     return bundle, result, acc
 
 
+def cfg_epochs(result) -> str:
+    return str(getattr(result, "epochs_run", "?"))
+
+
 def run(args: argparse.Namespace, console) -> int:
     from eegdeploy.config import load_profile
 
@@ -59,6 +63,7 @@ def run(args: argparse.Namespace, console) -> int:
     from eegdeploy.data import load_data
     from eegdeploy.io import check_writable
     from eegdeploy.models import save_checkpoint
+    from eegdeploy.report.accuracy import accuracy_context
 
     out = Path(args.out)
     check_writable(out)  # fails early on a non-writable destination; an existing file is not touched
@@ -68,7 +73,8 @@ def run(args: argparse.Namespace, console) -> int:
         profile, splits, seed=args.seed, epochs=args.epochs, lr=args.lr, batch_size=args.batch_size,
         arch_kwargs=arch_kwargs, console=console)
     save_checkpoint(bundle, out)
-    console.print(f"saved [bold]{out}[/]: test accuracy {100 * acc:.1f}% on {len(splits.test)} test samples "
-                  f"(best validation {100 * result.best_val_accuracy:.1f}% at epoch {result.best_epoch}), "
-                  f"data {splits.describe()}")
+    ctx = accuracy_context(acc, len(splits.test), splits.source)
+    console.print(f"saved [bold]{out}[/]: test accuracy {ctx.short() if ctx else 'n/a'} on "
+                  f"{ctx.data_words() if ctx else splits.source} (best validation {100 * result.best_val_accuracy:.1f}% "
+                  f"at epoch {result.best_epoch} of {cfg_epochs(result)})")
     return 0

@@ -21,11 +21,22 @@ from eegdeploy.data.synthetic import make_synthetic
 from eegdeploy.data.types import Split, Splits
 
 __all__ = [
+    "DATA_SOURCES",
     "DEAP_CHANNELS", "DEAP_GRID", "GRIDS", "REGIONS", "SPLITS", "RealisticConfig", "Split", "Splits",
     "channel_mask", "grid_mask", "kfold", "load_arrays", "load_data", "load_deap", "load_npz", "load_realistic",
     "make_synthetic", "parse_realistic", "per_subject", "region_electrodes", "simulate_subject", "split_arrays",
     "validate_arrays",
 ]
+
+
+# What --data accepts (the help text and the error for an unknown source are built from this list).
+DATA_SOURCES: dict[str, str] = {
+    "FILE.npz": "arrays X, y and optional groups/trials",
+    "deap:FOLDER": "DEAP's preprocessed Python files, read without running code from them",
+    "torcheeg-deap:FOLDER": "DEAP through torcheeg's DEAPDataset",
+    "synthetic": "the profile's seeded synthetic EEG (the default; also synthetic:easy)",
+    "synthetic:realistic[:subjects=N,...]": "synthetic EEG with subject and session effects",
+}
 
 
 def load_arrays(source: str | None, profile: Profile, *, seed: int = 0
@@ -54,9 +65,8 @@ def load_arrays(source: str | None, profile: Profile, *, seed: int = 0
         return X, y, g, t, f"npz:{source}"
     from eegdeploy.errors import DataError
 
-    raise DataError(f"cannot tell what data {source!r} is", fix="give a .npz file, deap:<folder>, "
-                    "torcheeg-deap:<folder>, synthetic:easy, synthetic:realistic[:subjects=N,...], or omit --data "
-                    "for the profile's synthetic EEG")
+    raise DataError(f"cannot tell what data {source!r} is",
+                    fix="give one of " + ", ".join(DATA_SOURCES) + ", or omit --data for the profile's synthetic EEG")
 
 
 def load_data(source: str | None, profile: Profile, *, seed: int, val: float = 0.15, test: float = 0.15,

@@ -13,6 +13,22 @@ from eegdeploy.errors import DataError
 Arrays = tuple[np.ndarray, np.ndarray, "np.ndarray | None", "np.ndarray | None"]
 
 
+def shape_fix(data: tuple[int, ...], model: tuple[int, ...]) -> str:
+    """Where to look when the data's sample shape and the model's input shape differ. The hint names the flag
+    or the data, never a reshape that would scramble electrodes and time."""
+    def flag(shape: tuple[int, ...]) -> str:
+        return ",".join(map(str, shape))
+
+    squeezed = tuple(d for d in data if d != 1)
+    if sorted(squeezed) == sorted(d for d in model if d != 1) and squeezed != tuple(d for d in model if d != 1):
+        return (f"the axes are in another order: if the model was built for {data}, pass --input-shape "
+                f"{flag(data)}; otherwise transpose X to (N, {', '.join(map(str, model))})")
+    if int(np.prod(data)) == int(np.prod(model)) and len(data) < len(model):
+        return f"reshape X to (N, {', '.join(map(str, model))}) if its samples are flattened"
+    return (f"give data recorded for the model's input {model}, or a model built for {data} "
+            f"(its --profile, or --arch with --input-shape {flag(data if data[0] == 1 or len(data) > 2 else (1, *data))})")
+
+
 def validate_arrays(X: np.ndarray, y: np.ndarray, groups: np.ndarray | None, profile: Profile, where: str) -> Arrays:
     """Check and normalise arrays against the profile's input; raise DataError naming the problem and the fix."""
     shape = tuple(profile.input.shape)
@@ -23,7 +39,7 @@ def validate_arrays(X: np.ndarray, y: np.ndarray, groups: np.ndarray | None, pro
         X = X[:, None]  # (N, electrodes, time) for a (1, electrodes, time) input
     if tuple(X.shape[1:]) != shape:
         raise DataError(f"{where}: X has samples of shape {tuple(X.shape[1:])}, the model takes {shape}",
-                        fix=f"reshape X to (N, {', '.join(map(str, shape))}) or pick the matching --profile")
+                        fix=shape_fix(tuple(X.shape[1:]), shape))
     if len(X) == 0:
         raise DataError(f"{where}: the dataset is empty", fix="give at least a few samples per class")
     if not np.isfinite(X).all():

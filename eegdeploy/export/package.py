@@ -404,6 +404,8 @@ def export_bundle(bundle: Any, splits: Any, folder: str | Path, onnx_name: str, 
     accuracy = evaluate(model, test) if len(test) else None
 
     meta = model_metadata(bundle)
+    from eegdeploy.report.accuracy import accuracy_section
+
     carried = dict(bundle.metadata.get("onnx_metadata") or {})  # a slim.pt remembers its recipe and accuracies
     for key in ("eegdeploy.recipe", "eegdeploy.accuracy_baseline", "eegdeploy.accuracy_slim"):
         if key in carried:
@@ -428,7 +430,10 @@ def export_bundle(bundle: Any, splits: Any, folder: str | Path, onnx_name: str, 
     card = card_from_bundle(bundle, accuracy_baseline=carried_acc("eegdeploy.accuracy_baseline"),
                             accuracy_slim=pkg.onnx_accuracy, params=sum(p.numel() for p in model.parameters()),
                             macs=_macs(model, example[:1]), recipe=dict(bundle.metadata.get("recipe") or {}),
-                            title="slim" if bundle.arch == "portable" else "export")
+                            title="slim" if bundle.arch == "portable" else "export",
+                            accuracy=accuracy_section(None, pkg.onnx_accuracy, len(test), splits.source,
+                                                      baseline_training="", slim_training="this file, in onnxruntime",
+                                                      profile=bundle.profile))
     write_package_card(pkg, folder, card)
     record: dict[str, Any] = {"kind": "eegdeploy-export", "version": 2, **pkg.export.to_dict(),
                               "file": files.onnx, "metadata": meta,

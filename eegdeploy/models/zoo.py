@@ -31,7 +31,7 @@ from typing import Any, Mapping
 import torch
 import torch.nn as nn
 
-from eegdeploy.errors import ConfigError, EegDeployError, InputError, unknown_name
+from eegdeploy.errors import ConfigError, EegDeployError, InputError, did_you_mean, unknown_name
 
 
 TORCHEEG_FAMILIES = ("cnn", "transformer", "rnn")  # gnn needs torch_scatter
@@ -106,6 +106,13 @@ def resolve_arch(arch: str) -> type[nn.Module]:
         raise ConfigError(f"cannot import module {prefix!r} for --arch {arch!r} ({err})",
                           fix="check the spelling and that the module is on PYTHONPATH") from None
     cls = getattr(module, name, None)
+    if cls is None:
+        classes = sorted(n for n, v in vars(module).items()
+                         if isinstance(v, type) and issubclass(v, nn.Module) and v.__module__ == module.__name__)
+        guess = did_you_mean(name, classes)
+        listed = ", ".join(classes) if classes else "none"
+        raise ConfigError(f"module {prefix!r} has no class {name!r} (its nn.Module classes: {listed})",
+                          fix=f"did you mean --arch {prefix}:{guess}?" if guess else "check the class name")
     if not (isinstance(cls, type) and issubclass(cls, nn.Module)):
         raise ConfigError(f"{arch!r} is not an nn.Module class", fix="give package.module:Class of an nn.Module")
     return cls
@@ -300,6 +307,16 @@ def _clone_as(m: nn.Module, base: type[nn.Module]) -> nn.Module:
     return new.to(next(m.parameters()).dtype)
 
 
+def first_layer_rank(model: nn.Module) -> tuple[str, int, str] | None:
+    """(name, dims per sample without batch, layer type) of the first conv or linear layer, for hints only."""
+    dims = {nn.Conv1d: 2, nn.Conv2d: 3, nn.Conv3d: 4, nn.Linear: 1}
+    for name, m in model.named_modules():
+        for base, d in dims.items():
+            if isinstance(m, base):
+                return name, d, base.__name__
+    return None
+
+
 def check_input(model: nn.Module, shape: tuple[int, ...], num_classes: int | None = None) -> torch.Tensor:
     """Run one batch of zeros through ``model``; a clear error if it rejects ``shape``."""
     example = torch.zeros((2, *shape))
@@ -311,6 +328,16 @@ def check_input(model: nn.Module, shape: tuple[int, ...], num_classes: int | Non
     except EegDeployError:
         raise
     except Exception as err:
+        rank = first_layer_rank(model)
+        if rank is not None and rank[1] != len(shape):
+            name, want, kind = rank[0], rank[1], rank[2]
+            axes = {1: "features", 2: "channels, time", 3: "channels, height, width",
+                    4: "channels, depth, height, width"}.get(want, f"{want} numbers")
+            example = ",".join(["1"] * (want - len(shape)) + [str(v) for v in shape]) if want > len(shape) else None
+            raise InputError(f"input shape {list(shape)} has {len(shape)} number(s), but the model's first layer "
+                             f"{name!r} is a {kind}, which takes {want} ({axes})",
+                             fix=f"pass --input-shape {example}" if example else
+                             f"pass --input-shape with {want} numbers") from None
         msg = str(err).splitlines()[0][:200]
         raise InputError(f"the model rejects input shape {list(shape)} ({type(err).__name__}: {msg})",
                          fix="pass the shape the model was built for with --input-shape or the right --profile") from None

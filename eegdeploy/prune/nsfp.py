@@ -88,6 +88,6 @@ class NSFP(Method):
             callbacks = [BNSparsity(config.sparsity, _norms(model))] if config.sparsity > 0 else []
             epochs = fit(model, splits, train, callbacks=callbacks, seed=seed).epochs_run
         plan = bn_global_plan(model, example, config.ratio, config.keep, config.include_linear)
-        plan.notes.append(f"nsfp: sparsity {config.sparsity:g} on BatchNorm scales, {epochs} training epochs, "
+        plan.notes.append(f"nsfp: sparsity {config.sparsity:g} on BatchNorm scales, {epochs} training epoch{'s' if epochs != 1 else ''}, "
                           "global |gamma| ranking")
         return plan

@@ -18,6 +18,20 @@ def _plain_int(v: Any) -> Any:
     return v if isinstance(v, int) and not isinstance(v, bool) else clean(v, max_len=20)
 
 
+def label_from_metadata(meta: dict[str, Any], fallback: str) -> str:
+    """A row label from an ONNX file's eegdeploy metadata: model, stage and recipe, e.g.
+    ``eegnet-bci (slim, nsfp 0.5 finetune)``; ``fallback`` (the file name) when the file has none."""
+    model = meta.get("eegdeploy.model")
+    if not model:
+        return fallback
+    recipe = dict(kv.split("=", 1) for kv in str(meta.get("eegdeploy.recipe", "")).split() if "=" in kv)
+    stage = meta.get("eegdeploy.stage", "")
+    parts = [stage] if stage else []
+    if recipe and stage != "baseline":
+        parts.append(" ".join(v for v in (recipe.get("method"), recipe.get("ratio"), recipe.get("recover")) if v))
+    return f"{model} ({', '.join(parts)})" if parts else str(model)
+
+
 def _rows_from(path: Path, d: dict[str, Any]) -> list[list[Any]]:
     rows: list[list[Any]] = []
 
@@ -34,7 +48,8 @@ def _rows_from(path: Path, d: dict[str, Any]) -> list[list[Any]]:
     if d.get("kind") == "eegdeploy-bench":
         env = d.get("environment", {})
         dev = d.get("device_profile", "")
-        add(Path(str(d.get("file", path))).name, env, f"{env.get('cpu', '?')}" + (f" [{dev}]" if dev not in ("", "default") else ""),
+        name = d.get("label") or label_from_metadata(d.get("metadata") or {}, Path(str(d.get("file", path))).name)
+        add(name, env, f"{env.get('cpu', '?')}" + (f" [{dev}]" if dev not in ("", "default") else ""),
             d.get("latency_ms", {}))
     elif d.get("schema") == 1:
         env = d.get("environment", {})
@@ -48,7 +63,10 @@ def _rows_from(path: Path, d: dict[str, Any]) -> list[list[Any]]:
 
 
 def merge_reports(paths: list[str | Path]) -> list[list[Any]]:
+    """One row per model, device, runtime and batch; rows that would look identical (two files with the same
+    label) get the file they came from appended, so they stay apart."""
     rows: list[list[Any]] = []
+    origin: list[str] = []
     for p in map(Path, paths):
         if not p.is_file():
             raise InputError(f"{str(p)!r} does not exist", fix="check the path")
@@ -59,10 +77,19 @@ def merge_reports(paths: list[str | Path]) -> list[list[Any]]:
         if not isinstance(d, dict):
             raise InputError(f"{str(p)!r} is not a JSON object", fix="give bench or report JSON files")
         try:
-            rows += _rows_from(p, d)
+            new = _rows_from(p, d)
         except (KeyError, TypeError, ValueError, AttributeError) as err:
             raise InputError(f"{str(p)!r} is malformed ({type(err).__name__}: {err})",
                              fix="regenerate it with eegdeploy bench --json") from None
+        rows += new
+        origin += [str(p)] * len(new)
+    key = lambda r: (r[0], r[1], r[2], r[3], r[4])  # noqa: E731 - model, device, threads, runtime, batch
+    seen: dict[tuple, set[str]] = {}
+    for r, o in zip(rows, origin):
+        seen.setdefault(key(r), set()).add(o)
+    for r, o in zip(rows, origin):
+        if len(seen[key(r)]) > 1:
+            r[0] = clean(f"{r[0]} [{o}]", max_len=240)
     return rows
 
 

@@ -6,6 +6,7 @@ from typing import Any
 
 from rich.table import Table
 
+from eegdeploy.report.accuracy import context_from
 from eegdeploy.report.schema import CompressResult
 from eegdeploy.text import md, md_code, safe
 
@@ -21,9 +22,10 @@ def _num(n: float | int | None) -> str:
 
 
 def _bytes(n: int | None) -> str:
+    """Binary units, as the model card and the CLI print them (KiB, MiB)."""
     if n is None:
         return "n/a"
-    for unit, scale in (("MB", 1e6), ("kB", 1e3)):
+    for unit, scale in (("MiB", 1024 ** 2), ("KiB", 1024)):
         if n >= scale:
             return f"{n / scale:.2f} {unit}"
     return f"{n} B"
@@ -79,7 +81,16 @@ def _summary_rows(result: CompressResult) -> list[tuple[str, str, str, str]]:
     acc_change = "n/a"
     if b.accuracy is not None and s.accuracy is not None:
         acc_change = f"{100 * (s.accuracy - b.accuracy):+.1f} pts"
-    rows.append(("test accuracy", _pct(b.accuracy), _pct(s.accuracy), acc_change))
+    ctx = result.extras.get("accuracy") or {}
+    label = "test accuracy" + (" (synthetic)" if ctx.get("synthetic") else "")
+    if ctx.get("n_test"):
+        acc_change += f" (1 sample = {100 / ctx['n_test']:.1f})"
+    rows.append((label, _pct(b.accuracy), _pct(s.accuracy), acc_change))
+    cb, cs = context_from(ctx, "baseline"), context_from(ctx, "slim")
+    if cb or cs:
+        def ci(c: Any) -> str:
+            return "n/a" if c is None else f"{100 * c.ci95[0]:.1f}–{100 * c.ci95[1]:.1f}%"
+        rows.append(("  95% interval", ci(cb), ci(cs), f"n={ctx['n_test']}"))
     rows.append(("ONNX size", _bytes(b.onnx_bytes), _bytes(s.onnx_bytes), ratio("onnx_bytes")))
     for runtime in sorted(b.latency_ms):
         for batch in sorted(b.latency_ms[runtime], key=int):
@@ -124,7 +135,25 @@ def to_table(result: CompressResult) -> Table:
         table.add_column(col, justify="left" if i == 0 else "right")
     for row in summary_rows(result):
         table.add_row(*(safe(c) for c in row))
+    caption = accuracy_caption(result)
+    if caption:
+        table.caption = safe(caption)
+        table.caption_justify = "left"
     return table
+
+
+def accuracy_caption(result: CompressResult) -> str:
+    """What the accuracies rest on: the data (synthetic said so), the test-set size, the training of each side."""
+    a = result.extras.get("accuracy") or {}
+    if not a.get("n_test"):
+        return ""
+    data = f"SYNTHETIC data ({a['data']})" if a.get("synthetic") else a["data"]
+    parts = [f"accuracy: test split of {data}, {a['n_test']} samples (1 sample = {100 / a['n_test']:.1f} pts), "
+             f"{a.get('interval', 'Wilson score, 95%')} intervals"]
+    for side in ("baseline", "slim"):
+        if (a.get(side) or {}).get("training"):
+            parts.append(f"{side}: {a[side]['training']}")
+    return "; ".join(parts)
 
 
 def markdown_table(header: list[str], rows: list[list[Any]] | list[tuple[Any, ...]]) -> str:
@@ -152,8 +181,9 @@ def to_markdown(result: CompressResult, *, plots: list[str] = ()) -> str:
         markdown_table(summary_header(result), summary_rows(result)),
         "",
         "Every figure above was measured in this run; latencies of baseline and slim were measured "
-        "side by side (interleaved, same process, same threads).",
+        "side by side (interleaved, same process, same threads). Sizes are in binary units (1 KiB = 1024 bytes).",
         "",
+        *_accuracy_markdown(result),
         "## Verification",
         "",
         markdown_table(["check", "max abs difference"], [
@@ -177,7 +207,10 @@ def to_markdown(result: CompressResult, *, plots: list[str] = ()) -> str:
             parts += [rewrites_markdown(result.rewrites), ""]
     extras = d.get("extras", {})
     if extras.get("counting"):
-        parts += ["## Counting", "", md(extras["counting"].get("convention", "")), ""]
+        parts += ["## Counting", "", md(extras["counting"].get("convention", "")), "",
+                  "`params` counts the PyTorch parameters, BatchNorm scales and shifts included. The exported ONNX "
+                  "graph folds each BatchNorm into the convolution before it, so a parameter count read from the "
+                  "ONNX file (`eegdeploy inspect slim.onnx`) is lower by those BatchNorm parameters.", ""]
         for stage in ("baseline", "slim"):
             c = extras["counting"].get(stage)
             if c and c.get("counters"):
@@ -212,6 +245,8 @@ def to_markdown(result: CompressResult, *, plots: list[str] = ()) -> str:
             parts.append(f"- {md(name)}: best validation accuracy {_pct(t.get('best_val_accuracy'))} at epoch "
                          f"{t.get('best_epoch')} of {t.get('epochs_run')}, {t.get('seconds', 0):.1f} s")
         parts.append("")
+    if extras.get("notes"):
+        parts += ["## Notes", ""]
     for note in extras.get("notes", []):
         parts.append(f"- {md(note)}")
     if extras.get("notes"):
@@ -231,5 +266,29 @@ def to_markdown(result: CompressResult, *, plots: list[str] = ()) -> str:
         "",
         markdown_table(["stage", "seconds"], [[k, f"{v:.2f}"] for k, v in d["timings_s"].items()]),
         "",
+        "Stage times in seconds; report.json's `timings_s` also holds the report stage, written after this file.",
+        "",
     ]
     return "\n".join(parts)
+
+
+def _accuracy_markdown(result: CompressResult) -> list[str]:
+    a = result.extras.get("accuracy") or {}
+    if not a.get("n_test"):
+        return []
+    data = f"**synthetic** EEG (`{a['data']}`)" if a.get("synthetic") else f"`{a['data']}`"
+    rows = []
+    for side in ("baseline", "slim"):
+        c = context_from(a, side)
+        if c:
+            rows.append([side, c.short(), c.training or "-"])
+    out = ["## Accuracy in context", "",
+           f"Measured on the test split of {data}: {a['n_test']} samples, so one sample is "
+           f"{100 / a['n_test']:.1f} points. Intervals: {a.get('interval', 'Wilson score, 95%')}.", "",
+           markdown_table(["model", "test accuracy", "training it received"], rows), ""]
+    if a.get("synthetic"):
+        out += ["Synthetic data is generated EEG, not recordings: these accuracies check the pipeline, not how the "
+                "model does on real EEG.", ""]
+    if a.get("warning"):
+        out += [f"**Warning**: {a['warning']}.", ""]
+    return out

@@ -77,8 +77,9 @@ class CompressResult:
             return None
         return s / b
 
-    def speedup(self, runtime: str, batch: str, stat: str = "p50", of: str = "slim") -> float | None:
-        """baseline / ``of`` latency (``of``: "slim" or "int8")."""
+    def speedup(self, runtime: str, batch: int | str, stat: str = "p50", of: str = "slim") -> float | None:
+        """baseline / ``of`` latency (``of``: "slim" or "int8") for ``runtime`` at ``batch`` (64 or "64")."""
+        batch = str(batch)
         other = getattr(self, of)
         try:
             b = self.baseline.latency_ms[runtime][batch][stat]

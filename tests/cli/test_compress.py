@@ -103,3 +103,32 @@ def test_export_and_inspect_commands(cli, tmp_path):
     assert res.returncode == 0 and "eegdeploy.class_names" in res.stdout and "[batch, 1, 28, 512]" in res.stdout
     res = cli("inspect", str(ckpt))
     assert res.returncode == 0 and "Tception1.1" in res.stdout and "model output" in res.stdout
+
+
+def test_own_model_without_data_warns_synthetic_and_the_card_says_so(cli, tmp_path):
+    """Issue 17: synthetic data standing in for a model that is not a shipped profile is said, in one line up
+    front, and in the model card and report."""
+    from tests.cli.netdefs import MyNet
+
+    torch.save(MyNet().state_dict(), tmp_path / "own.pt")
+    out = tmp_path / "out"
+    res = cli("compress", str(tmp_path / "own.pt"), "--arch", "tests.cli.netdefs:MyNet", "--input-shape", "1,4,32",
+              "--recover", "none", "--out", str(out), *FAST)
+    assert res.returncode == 0, res.stderr
+    warnings = [line for line in res.stdout.splitlines() if line.startswith("warning: no --data")]
+    assert len(warnings) == 1 and "synthetic EEG" in warnings[0] and "not a shipped profile" in warnings[0]
+    card = (out / "model-card.md").read_text()
+    assert "**Synthetic data**" in card and "**Warning**: no --data" in card
+    report = json.loads((out / "report.json").read_text())
+    acc = report["extras"]["accuracy"]
+    assert acc["synthetic"] is True and acc["n_test"] == report["data"]["n_test"]
+    n = acc["n_test"]
+    k = round(report["slim"]["accuracy"] * n)
+    assert acc["slim"]["ci95"][0] <= k / n <= acc["slim"]["ci95"][1]
+    assert "test accuracy (synthetic)" in res.stdout
+    md = (out / "report.md").read_text()
+    stages = md[md.index("| stage | seconds |"):].split("\n\n")[0].splitlines()[2:]
+    assert [row.split(" | ")[0].strip("| ") for row in stages] == [
+        k for k in report["timings_s"] if k != "report"]
+    wrote = [line for line in res.stdout.splitlines() if line.startswith("wrote ")]
+    assert len(wrote) == 1 and "comparison.png" in wrote[0] and "channels.png" in wrote[0], wrote

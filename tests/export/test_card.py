@@ -24,7 +24,7 @@ def test_card_states_the_input_output_contract_and_figures():
     assert "sampling rate of the recording: 250 Hz" in md and "z-scored per electrode" in md
     assert "shape `[batch, 3]`: **logits**" in md and "| 2 | c |" in md
     assert "| test accuracy, baseline | 81.2% |" in md and "| test accuracy, this model | 79.0% |" in md
-    assert "| parameters | 475 |" in md and "| MACs per sample | 12,345 |" in md and "2,850 bytes" in md
+    assert "| parameters | 475 (counted in PyTorch" in md and "| MACs per sample | 12,345 |" in md and "2,850 bytes" in md
     assert "| ort-cpu | 1 | 0.123 | 0.200 | 0.300 |" in md
     assert "compressed by eegdeploy from `tests:Tiny` (method lfp, ratio 0.5, recover finetune, epochs 3, seed 0)" in md
     assert "`tiny.test-vectors.npz` holds arrays `inputs` and `outputs` (6 samples" in md

@@ -143,6 +143,25 @@ FULL_DISK = (
     "os.replace = _full\n")
 
 
+def _own(tmp: Path) -> Path:
+    """A newcomer's own CNN (tests.cli.netdefs:MyNet, 4 electrodes x 32 samples) as a state_dict."""
+    import torch
+
+    sys.path.insert(0, str(ROOT))
+    from tests.cli.netdefs import MyNet
+
+    torch.save(MyNet().state_dict(), tmp / "own.pt")
+    return tmp / "own.pt"
+
+
+def _own_args(tmp: Path, shape: str = "1,4,32", arch: str = "tests.cli.netdefs:MyNet") -> list[str]:
+    return ["compress", str(_own(tmp)), "--arch", arch, "--input-shape", shape]
+
+
+def _own_data(tmp: Path) -> Path:
+    return _npz(tmp, _rng.standard_normal((24, 1, 4, 32)).astype(np.float32), np.arange(24) % 2)
+
+
 def _unwritable(tmp: Path) -> list[str]:
     (tmp / "afile").write_text("x")
     return ["compress", str(_ckpt(tmp)), "--out", str(tmp / "afile" / "out")]
@@ -241,6 +260,32 @@ ROWS: list[Row] = [
         "rank"),
     Row("inspect-empty-onnx", "an empty .onnx file for inspect",
         lambda t: ["inspect", str(_bench_onnx(t, b"")[1])], "not an ONNX model"),
+    # Issue 17: every input is checked before any stage runs, and hints name the right flag.
+    Row("plan-missing", "compress --plan names a file that does not exist (refused before the baseline stage)",
+        lambda t: ["compress", str(_ckpt(t)), "--plan", str(t / "plan.json")], "plan file"),
+    Row("data-missing", "--data names a file that does not exist",
+        lambda t: ["compress", str(_ckpt(t)), "--data", str(t / "nope.npz")], "does not exist"),
+    Row("input-shape-arity", "--input-shape with too few numbers for the model's first layer",
+        lambda t: _own_args(t, "4,32"), "--input-shape 1,4,32"),
+    Row("input-shape-order", "--input-shape with electrodes and time swapped relative to the data",
+        lambda t: _own_args(t, "1,32,4") + ["--data", str(_own_data(t))], "--input-shape 1,4,32"),
+    Row("data-for-other-model", "data recorded for another montage than the profile's (22 x 500 for eegnet-bci)",
+        lambda t: ["compress", str(_ckpt(t, "eegnet-bci")), "--data",
+                   str(_npz(t, _rng.standard_normal((24, 22, 500)).astype(np.float32), np.arange(24) % 2))],
+        "--input-shape 1,22,500"),
+    Row("arch-class-missing", "--arch names a module that exists and a class it does not have",
+        lambda t: _own_args(t, arch="tests.cli.netdefs:Mynet"), "did you mean --arch tests.cli.netdefs:MyNet"),
+    Row("arch-module-missing", "--arch names a module that cannot be imported",
+        lambda t: _own_args(t, arch="mynett:MyNet"), "cannot import module"),
+    Row("method-case", "a method name in the wrong case", lambda t: ["compress", str(_ckpt(t)), "--method", "NSFP"],
+        "did you mean 'nsfp'"),
+    Row("method-typo", "a misspelt method", lambda t: ["compress", str(_ckpt(t)), "--method", "nsfpp"],
+        "did you mean 'nsfp'"),
+    Row("profile-typo", "a profile name with _ for -",
+        lambda t: ["train", "--profile", "eegnet_bci", "--out", str(t / "out" / "m.pt")], "did you mean 'eegnet-bci'"),
+    Row("out-under-a-file", "train --out inside a path that is a file",
+        lambda t: ((t / "afile").write_text("x"), ["train", "--profile", "eegnet-bci", "--out",
+                                                   str(t / "afile" / "m.pt")])[1], "is a file"),
     # Issue 13: a refused or failed run leaves an existing destination byte-identical, and no temporary file.
     Row("train-keeps-checkpoint", "train with a missing --data and an existing checkpoint at --out (the checkpoint "
         "is left byte-identical)",

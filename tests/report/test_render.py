@@ -59,9 +59,9 @@ def test_int8_rows_in_the_table_and_report_json() -> None:
     r.extras["int8"] = {"kept": True, "reason": ""}
     r.int8 = StageFigures(1_600_000, 20_000_000, 40_000_000, 0.845, 1_500_000,
                           {"ort-cpu": {"64": {"p50": 4.0, "p90": 4.4, "p99": 4.8}}})
-    # by hand: 84.5 - 85.0 = -0.5 pts; 1.5 MB / 24 MB = 0.0625; 60 ms / 4 ms = 15x
+    # by hand: 84.5 - 85.0 = -0.5 pts; 1.5e6 B / 24e6 B = 0.0625 (1.43 / 22.89 MiB); 60 ms / 4 ms = 15x
     assert int8_rows(r) == [("int8 test accuracy", "85.0%", "84.5%", "-0.5 pts"),
-                            ("int8 ONNX size", "24.00 MB", "1.50 MB", "0.06x (93.8% less)"),
+                            ("int8 ONNX size", "22.89 MiB", "1.43 MiB", "0.06x (93.8% less)"),
                             ("int8 ort-cpu p50, batch 64", "60.000 ms", "4.000 ms", "15.00x faster")]
     d = r.to_dict()
     assert d["int8"]["onnx_bytes"] == 1_500_000 and validate_report(d) == []
