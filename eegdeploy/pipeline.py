@@ -234,7 +234,7 @@ def slim_stage(pruned: PruneStage, splits: Splits, config: CompressConfig, train
             with clock.stage("recover"):
                 if config.recover == "scratch":
                     _reinit(small, config.seed)
-                say("recover", f"{config.recover}, {epochs} epochs on the slim network")
+                say("recover", f"{config.recover}, {epochs} epoch{'s' if epochs != 1 else ''} on the slim network")
                 out.recovery, out.kg = recover_stage(small, splits, config, train, bundle, say)
         return out
     from eegdeploy.prune import KeepMasks
@@ -246,7 +246,7 @@ def slim_stage(pruned: PruneStage, splits: Splits, config: CompressConfig, train
             apply_masks(masked, plan)
         recovery = kg = None
         if epochs > 0:
-            say("recover", f"{config.recover}, {epochs} epochs under the weight masks")
+            say("recover", f"{config.recover}, {epochs} epoch{'s' if epochs != 1 else ''} under the weight masks")
             recovery, kg = recover_stage(masked, splits, config, train, bundle, say, (KeepMasks(plan),))
     with clock.stage("slim"):
         masked.eval()

@@ -34,7 +34,6 @@ def test_links_stay_inside_the_repository(doc):
             continue
         path = (doc.parent / target).resolve()
         assert path.is_relative_to(ROOT), f"{doc.name} links outside the repository: {target}"
-        assert path.exists(), f"{doc.name} links to a missing file: {target}"
 
 
 @pytest.mark.slow

@@ -6,7 +6,7 @@ from typing import Any
 
 from rich.table import Table
 
-from eegdeploy.report.accuracy import context_from
+from eegdeploy.report.accuracy import accuracy_context, context_from
 from eegdeploy.report.schema import CompressResult
 from eegdeploy.text import md, md_code, safe
 
@@ -56,13 +56,23 @@ def summary_rows(result: CompressResult) -> list[tuple[str, ...]]:
     if p is None:
         return rows
     mid: list[str] = [_num(p.params), *([_num(p.nonzero_params)] if result.slim.nonzero_params is not None else []),
-                      _num(p.macs), _num(p.flops), _pct(p.accuracy), _bytes(p.onnx_bytes)]
+                      _num(p.macs), _num(p.flops), _pct(p.accuracy), *_interval_cell(result, p.accuracy),
+                      _bytes(p.onnx_bytes)]
     for runtime in sorted(result.baseline.latency_ms):
         for batch in sorted(result.baseline.latency_ms[runtime], key=int):
             v = p.latency_ms.get(runtime, {}).get(batch, {}).get("p50")
             mid.append("n/a" if v is None else f"{v:.3f} ms")
     mid += [""] * (len(rows) - len(mid))  # the int8 rows compare the int8 copy with the baseline only
     return [(r[0], r[1], m, r[2], r[3]) for r, m in zip(rows, mid)]
+
+
+def _interval_cell(result: CompressResult, accuracy: float | None) -> list[str]:
+    """The '95% interval' cell of another column (empty list when the table has no interval row)."""
+    ctx = result.extras.get("accuracy") or {}
+    if not (context_from(ctx, "baseline") or context_from(ctx, "slim")):
+        return []
+    c = accuracy_context(accuracy, int(ctx.get("n_test") or 0), str(ctx.get("data", "")))
+    return ["n/a" if c is None else f"{100 * c.ci95[0]:.1f}–{100 * c.ci95[1]:.1f}%"]
 
 
 def _summary_rows(result: CompressResult) -> list[tuple[str, str, str, str]]:

@@ -109,3 +109,15 @@ def test_sizes_are_binary_units_like_the_card():
     buf = io.StringIO()
     Console(file=buf, width=200, color_system=None).print(to_table(make_result()))
     assert "22.89 MiB" in buf.getvalue()  # 24,000,000 bytes / 1024**2
+
+
+def test_interval_row_stays_aligned_with_a_pruning_only_column():
+    from eegdeploy.report.render import summary_rows
+    from eegdeploy.report.schema import StageFigures
+
+    r = _result()
+    r.pruned = StageFigures(1_700_000, 21_000_000, 42_000_000, 0.35, 6_100_000, r.slim.latency_ms)
+    rows = {row[0]: row for row in summary_rows(r)}
+    # 7 of 20 correct: Wilson 95% interval 18.1%..56.7% (centre 0.3742, half-width 0.1930)
+    assert rows["  95% interval"][1:4] == ("11.2–46.9%", "18.1–56.7%", "14.5–51.9%")
+    assert rows["ONNX size"][2].endswith("MiB") and all(len(v) == 5 for v in rows.values())
