@@ -119,7 +119,7 @@ def _accuracy_context(info: ModelCardInfo) -> str:
                      "they say nothing about accuracy on real EEG. Measure on your own recordings.")
     if a.get("warning"):
         lines.append(f"**Warning**: {a['warning']}.")
-    return "\n".join(lines) + "\n"
+    return lines[0] + "\n\n" + "".join(f"- {line}\n" for line in lines[1:])
 
 
 def _escaped(info: ModelCardInfo) -> ModelCardInfo:
