@@ -425,7 +425,7 @@ def main(argv: list[str] | None = None) -> int:
     for row in ROWS:
         with tempfile.TemporaryDirectory() as d:
             res = run_row(row, Path(d))
-        msg = res.stderr.strip().replace(d, "…").replace("|", "\\|")
+        msg = res.stderr.strip().replace(d, "…").replace(str(ROOT) + "/", "").replace("|", "\\|")
         lines.append(f"| {row.situation} | {res.returncode} | `{msg}` |")
         print(row.id, res.returncode, msg[:100], flush=True)
     sys.path.insert(0, str(ROOT))
