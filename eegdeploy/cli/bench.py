@@ -26,10 +26,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", choices=["cpu", "cuda"], help="cpu (default) or cuda; cuda is skipped with a note "
                    "when no GPU is present")
     p.add_argument("--providers", help="onnxruntime providers, comma-separated (default from --device)")
-    add_model_args(p, model=False)  # --profile, --arch, --arch-kwargs, --input-shape for a checkpoint
+    # --profile, --arch, --arch-kwargs for a checkpoint; --input-shape for a checkpoint's --arch, or for an ONNX file
+    # with dynamic axes (default there: the shape in the file's eegdeploy metadata, shown in a note)
+    add_model_args(p, model=False)
     p.add_argument("--json", metavar="FILE", help="also write the result as JSON")
-    p.add_argument("--input-shape", metavar="C,H,W", help="one sample's shape without batch, for ONNX files with "
-                   "dynamic axes (default: the shape in the file's eegdeploy metadata, shown in a note)")
     p.set_defaults(run=run)
 
 
