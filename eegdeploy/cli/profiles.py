@@ -30,7 +30,7 @@ COLUMNS = ("profile", "architecture", "input", "classes", "task")
 def markdown() -> str:
     from eegdeploy.report.render import markdown_table
 
-    return markdown_table(list(COLUMNS), [[f"`{r[0]}`", f"`{r[1]}`", *r[2:]] for r in profile_rows()])
+    return markdown_table(list(COLUMNS), profile_rows())
 
 
 def run(args: argparse.Namespace, console) -> int:
