@@ -32,7 +32,7 @@ def test_compress_help_lists_methods_recoveries_regions_and_data_sources():
     from eegdeploy.data import DATA_SOURCES, REGIONS
 
     text = _help("compress")
-    assert "one of lfp, sfp, nsfp, uwmp" in text and "one of finetune, scratch, none" in text
+    assert "one of lfp, sfp, nsfp, uwmp" in text and "one of " + ", ".join(RECOVERIES) + ":" in text
     assert "(" + ", ".join(REGIONS) + ")" in text.replace("- ", "-")  # argparse may wrap at a hyphen
     for source in DATA_SOURCES:
         assert source in text, source
