@@ -23,7 +23,7 @@ import torch.nn as nn
 from eegdeploy._version import __version__
 from eegdeploy.config import RECOVERIES, TrainConfig
 from eegdeploy.data.types import Splits
-from eegdeploy.errors import invalid_value, unknown_name
+from eegdeploy.errors import UnsupportedLayerError, invalid_value, unknown_name
 from eegdeploy.io import Staging, write_json, write_text
 from eegdeploy.models.bundle import Bundle
 from eegdeploy.recover import evaluate, fit
@@ -145,6 +145,7 @@ class SlimStage:
 class ExportStage:
     baseline: ExportResult
     slim: PackageResult
+    portable_skipped: str | None = None  # why slim.pt was not written (slim.onnx still carries the model)
 
 
 class _Clock:
@@ -280,7 +281,10 @@ def export_stage(baseline: nn.Module, small: nn.Module, folder: Path, bundle: Bu
                          metadata=meta | {"eegdeploy.stage": "slim"}, check_inputs=check_np,
                          vectors=vectors if len(vectors) else check_np[:8], calibration=splits.train.X[:128],
                          test=splits.test if len(splits.test) else None)
-    save_portable(small, example, folder / "slim.pt", meta=portable_meta)
+    try:
+        save_portable(small, example, folder / "slim.pt", meta=portable_meta)
+    except UnsupportedLayerError as err:  # a forward torch.fx cannot trace: the verified ONNX file is the deliverable
+        return ExportStage(base, pkg, portable_skipped=str(err))
     return ExportStage(base, pkg)
 
 
@@ -371,6 +375,10 @@ def _result(bundle: Bundle, splits: Splits, config: CompressConfig, recipe: Trai
     epochs = recipe.epochs if config.recover != "none" else 0
     notes = [n for lat in latency.values() for n in lat.notes]
     extras: dict[str, Any] = {"notes": notes, "training": {}}
+    if exported.portable_skipped:
+        extras["slim_pt_skipped"] = exported.portable_skipped
+        notes.append(f"slim.pt not written ({exported.portable_skipped}); slim.onnx and test-vectors.npz carry the "
+                     "slim model, verified as usual")
     if slimmed.recovery is not None:
         extras["training"]["recovery"] = slimmed.recovery
     if slimmed.kg is not None:

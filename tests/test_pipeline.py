@@ -121,3 +121,21 @@ def test_report_names_the_pruned_layers(tmp_path):
     # by hand from the plan: the groups that lost channels, and none of the ones kept whole
     assert r["extras"]["pruned_layers"] == [g for g, k in plan["keep"].items() if len(k) < plan["sizes"][g]]
     assert r["extras"]["pruned_layers"] == ["temporal", "separable"]  # EEGNet: the classifier is never cut
+
+
+@pytest.mark.slow
+def test_a_transformer_compresses_end_to_end_and_says_why_slim_pt_is_missing(tmp_path):
+    # torcheeg's ViT reads x.shape and calls einops in forward: torch.export captures it for slimming, but the
+    # fx-based slim.pt writer cannot trace it, so the run delivers the verified ONNX package and says so
+    from dataclasses import replace
+
+    prof = load_profile("vit-deap")
+    prof = replace(prof, arch_kwargs={**prof.arch_kwargs, "depth": 1, "head_channels": 8, "mlp_channels": 16})
+    cfg = CompressConfig(batches=(1,), iters=2, warmup=1, runtimes=("ort-cpu",), recover="none", rewrite=False)
+    out = tmp_path / "vit"
+    r = compress(bundle_from_profile(prof, seed=0), _splits(prof.input.shape, n=24), cfg, out, train=TRAIN).to_dict()
+    assert "cannot trace ViT" in r["extras"]["slim_pt_skipped"]
+    assert any(n.startswith("slim.pt not written") for n in r["extras"]["notes"])
+    assert not (out / "slim.pt").exists() and (out / "slim.onnx").is_file()
+    assert r["slim"]["macs"] < r["baseline"]["macs"]
+    assert r["parity"]["slim_vs_pruned_max_abs"] <= 1e-5 and r["parity"]["onnx_vs_torch_max_abs"] <= 1e-4
