@@ -22,6 +22,7 @@ def _compress(name, out, **kw):
     return compress(bundle_from_profile(prof, seed=0), _splits(prof.input.shape), cfg, out, train=TRAIN)
 
 
+@pytest.mark.slow
 def test_shallowconvnet_rounded_and_merged(tmp_path):
     out = tmp_path / "shallow"
     _compress("shallowconvnet-bci", out, rewrite_measure=False)
@@ -53,6 +54,7 @@ def test_shallowconvnet_rounded_and_merged(tmp_path):
     assert "## Rewrites" in md
 
 
+@pytest.mark.slow
 def test_no_rewrite_and_round_to_one(tmp_path):
     out = tmp_path / "plain"
     res = _compress("shallowconvnet-bci", out, rewrite=False, round_to=1)
