@@ -33,6 +33,7 @@ COMMANDS: tuple[str, ...] = (
     "sensitivity",
     "sweep",
     "search",
+    "supernet",
     "report",
     "profiles",
     "demo",

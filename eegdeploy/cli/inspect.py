@@ -16,6 +16,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                     "size and eegdeploy metadata (needs only onnx or onnxruntime).")
     add_model_args(p)
     p.add_argument("--keep", action="append", default=[], metavar="NAME_OR_REGEX", help="treat as never pruned")
+    p.add_argument("--space", metavar="FILE", help="transformer search space file (TOML or JSON) to validate and show")
     p.set_defaults(run=run)
 
 
@@ -32,6 +33,7 @@ def run(args: argparse.Namespace, console) -> int:
     bundle = load_bundle(args)
     example = torch.zeros((1, *bundle.input.shape))
     analysis = analyse(bundle.module, example, keep=args.keep)
+    space = _space(args, bundle.module, example, analysis)  # a bad space file fails before anything is shown
     c = count(bundle.module, example, cross_check=False)
     table = Table(title=f"{bundle.name}: {len(analysis.groups)} channel groups, {c.macs:,} MACs", title_justify="left")
     for col in ("group", "channels", "prunable", "producers", "MACs share", "why not"):
@@ -41,7 +43,27 @@ def run(args: argparse.Namespace, console) -> int:
         table.add_row(g.name, str(g.size), "yes" if g.prunable else "no", ", ".join(g.producers),
                       f"{100 * share:.1f}%", g.reason or "")
     console.print(table)
+    if space:
+        console.print(space, markup=False)
     return 0
+
+
+def _space(args: argparse.Namespace, module, example, analysis) -> str:
+    """A transformer's search space (heads, MLP widths, embedding width) and its size; nothing for a CNN."""
+    from eegdeploy.search.space import build_space, has_space, load_space_file
+
+    spec = load_space_file(args.space) if args.space else None
+    if spec is None and not has_space(analysis):
+        return ""
+    where = f"space file {args.space!r}" if args.space else "space"
+    sp = build_space(module, example, spec, analysis=analysis, where=where)
+    lines = [f"search space: {sp.size():,} subnets; embedding width {sp.embedding} -> choices "
+             f"{list(sp.embedding_choices) if sp.embedding_group else 'kept whole'}"]
+    for b in sp.blocks:
+        lines.append(f"  {b.name}: heads {b.heads} -> {list(b.heads_choices)}, MLP width {b.hidden} -> "
+                     f"{list(b.hidden_choices)}")
+    lines += [f"  note: {n}" for n in sp.notes]
+    return "\n".join(lines)
 
 
 def _onnx(path: Path, console) -> int:

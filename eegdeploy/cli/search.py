@@ -18,7 +18,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                                    "(knee point, or best under the constraint) for 'compress --plan'.")
     add_model_args(p)
     add_data_args(p)
-    p.add_argument("--objectives", default="accuracy,macs", help="accuracy,macs or accuracy,latency")
+    p.add_argument("--objectives", help="accuracy,macs or accuracy,latency; on a transformer also accuracy,params "
+                   "(its default)")
+    p.add_argument("--space", metavar="FILE", help="transformer search space file (TOML or JSON); a transformer is "
+                   "searched over heads, MLP and embedding widths (see docs/search.md)")
+    p.add_argument("--max-params", type=float, help="transformer constraint: params at most this fraction of the "
+                   "baseline")
     p.add_argument("--population", type=int, default=12, help="population size (default 12)")
     p.add_argument("--generations", type=int, default=4, help="generations (default 4)")
     p.add_argument("--epochs", type=int, default=0, help="recovery epochs per candidate (0: BatchNorm recalibration)")
@@ -36,7 +41,11 @@ def run(args: argparse.Namespace, console) -> int:
     from eegdeploy.search import SearchConfig, search
     from eegdeploy.search.report import write_search
 
-    objs = [o.strip() for o in args.objectives.split(",") if o.strip()]
+    from eegdeploy.cli.supernet import run_tnas_if_transformer
+
+    if run_tnas_if_transformer(args, console):
+        return 0
+    objs = [o.strip() for o in (args.objectives or "accuracy,macs").split(",") if o.strip()]
     if len(objs) != 2 or objs[0] != "accuracy" or objs[1] not in ("macs", "latency"):
         raise invalid_value("objectives", args.objectives, "accuracy,macs or accuracy,latency")
     cfg = SearchConfig(objective=objs[1], population=args.population, generations=args.generations,

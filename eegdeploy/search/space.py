@@ -1,0 +1,277 @@
+"""A transformer search space (TNAS-style) built from the channel analysis of a model.
+
+Per block: the number of attention heads and the MLP hidden width; globally: the embedding width (the residual
+stream). The blocks are the analysis's ``heads`` and ``hidden`` groups paired in graph order. Units of every
+searchable group are ranked once by L1 importance (``order``); a subnet keeps the top-k units of each group, so
+a smaller subnet's channels are a subset of a larger one's (weight sharing by nesting) and it is slimmed with the
+same exact ``slim`` as ``compress``. The full-width subnet is the model itself.
+
+Depth (dropping whole blocks) is not in the space: the channel analysis removes channels, not residual branches,
+so a block cannot be skipped by slimming.
+
+A space file (TOML or JSON) may set the grids::
+
+    embedding = [16, 24, 32]      # widths of the residual stream
+    heads = [1, 2, 4]             # heads per block
+    mlp_ratio = [0.5, 1.0, 2.0]   # MLP hidden width = ratio x the model's embedding width
+    [blocks.1]                    # per-block override, by block index
+    heads = [2, 4]
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+from eegdeploy.errors import ConfigError
+from eegdeploy.prune.importance import L1Importance
+from eegdeploy.prune.plan import PrunePlan
+from eegdeploy.prune.trace import Analysis, analyse
+
+DEPTH_NOTE = ("depth is not searched: slimming removes channels, not residual branches, so a whole block "
+              "cannot be dropped")
+EMBED_FRACTIONS = (0.5, 0.625, 0.75, 0.875, 1.0)
+HIDDEN_FRACTIONS = (0.25, 0.5, 0.75, 1.0)
+SPACE_KEYS = ("embedding", "heads", "mlp_ratio", "blocks")
+BLOCK_KEYS = ("heads", "mlp_ratio")
+
+
+@dataclass
+class BlockSpace:
+    name: str  # module path shared by the block's layers (e.g. "transformer.layers.0")
+    heads_group: str | None
+    heads: int  # the model's head count (units of the heads group)
+    heads_choices: tuple[int, ...]
+    hidden_group: str | None
+    hidden: int  # the model's MLP hidden width
+    hidden_choices: tuple[int, ...]
+
+
+@dataclass
+class TransformerSpace:
+    blocks: list[BlockSpace]
+    embedding_group: str | None
+    embedding: int
+    embedding_choices: tuple[int, ...]
+    order: dict[str, list[int]]  # group -> unit indices, most important first
+    sizes: dict[str, int]
+    input_shape: tuple[int, ...]
+    notes: list[str] = field(default_factory=lambda: [DEPTH_NOTE])
+
+    # genes: [embedding, heads_0, hidden_0, heads_1, hidden_1, ...], each an index into its choices
+    def choices(self) -> list[tuple[int, ...]]:
+        out = [self.embedding_choices]
+        for b in self.blocks:
+            out += [b.heads_choices, b.hidden_choices]
+        return out
+
+    def size(self) -> int:
+        return math.prod(len(c) for c in self.choices())
+
+    def decode(self, genes: list[int]) -> dict[str, Any]:
+        ch = self.choices()
+        vals = [ch[i][int(g)] for i, g in enumerate(genes)]
+        return {"embedding": vals[0],
+                "blocks": [{"heads": vals[1 + 2 * i], "hidden": vals[2 + 2 * i]} for i in range(len(self.blocks))]}
+
+    def largest(self) -> list[int]:
+        return [len(c) - 1 for c in self.choices()]
+
+    def smallest(self) -> list[int]:
+        return [0] * len(self.choices())
+
+    def sample(self, rng: random.Random) -> list[int]:
+        return [rng.randrange(len(c)) for c in self.choices()]
+
+    def plan(self, genes: list[int], method: str = "subnet") -> PrunePlan:
+        """The subnet as a PrunePlan: the top-k units of each group by the importance order."""
+        sub = self.decode(genes)
+        want: dict[str, int] = {}
+        if self.embedding_group:
+            want[self.embedding_group] = sub["embedding"]
+        for b, s in zip(self.blocks, sub["blocks"]):
+            if b.heads_group:
+                want[b.heads_group] = s["heads"]
+            if b.hidden_group:
+                want[b.hidden_group] = s["hidden"]
+        keep = {g: sorted(self.order[g][:k]) for g, k in want.items()}
+        total = sum(self.sizes[g] for g in keep) or 1
+        ratio = 1.0 - sum(len(k) for k in keep.values()) / total
+        return PrunePlan(method=method, ratio=float(ratio), keep=keep, sizes={g: self.sizes[g] for g in keep},
+                         notes=list(self.notes), input_shape=self.input_shape)
+
+    def describe(self, genes: list[int]) -> str:
+        sub = self.decode(genes)
+        blocks = " ".join(f"{s['heads']}h/{s['hidden']}" for s in sub["blocks"])
+        return f"embedding {sub['embedding']}; heads/MLP per block: {blocks}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"embedding": {"group": self.embedding_group, "model": self.embedding,
+                              "choices": list(self.embedding_choices)},
+                "blocks": [{"name": b.name, "heads_group": b.heads_group, "heads": b.heads,
+                            "heads_choices": list(b.heads_choices), "hidden_group": b.hidden_group,
+                            "hidden": b.hidden, "hidden_choices": list(b.hidden_choices)} for b in self.blocks],
+                "size": self.size(), "notes": list(self.notes)}
+
+
+def _prefix(names: list[str]) -> str:
+    parts = [n.split(".") for n in names]
+    out = []
+    for seg in zip(*parts):
+        if len(set(seg)) != 1:
+            break
+        out.append(seg[0])
+    return ".".join(out)
+
+
+def _grid(full: int, fractions: tuple[float, ...]) -> tuple[int, ...]:
+    return tuple(sorted({max(1, int(round(full * f))) for f in fractions}))
+
+
+def _default_heads(h: int) -> tuple[int, ...]:
+    return tuple(range(1, h + 1)) if h <= 8 else _grid(h, (0.25, 0.5, 0.75, 1.0))
+
+
+def build_space(model: nn.Module, example: torch.Tensor, spec: dict[str, Any] | None = None, *,
+                analysis: Analysis | None = None, where: str = "search space") -> TransformerSpace:
+    """The space of ``model``: groups from the channel analysis, grids from ``spec`` (a parsed space file) or
+    derived from the model. A model without attention-head groups is not a transformer to this space."""
+    analysis = analysis or analyse(model, example)
+    pr = [g for g in analysis.groups if g.prunable]
+    heads = [g for g in pr if g.kind == "heads"]
+    hidden = [g for g in pr if g.kind == "hidden"]
+    emb = [g for g in pr if g.kind == "embedding"]
+    if not heads:
+        raise ConfigError("this model has no prunable attention-head groups, so it has no transformer search space",
+                          fix="use 'eegdeploy search' without a space on CNNs (per-group keep ratios); "
+                              "'eegdeploy inspect MODEL' lists the groups")
+    hidden = hidden[:len(heads)] if len(hidden) >= len(heads) else hidden
+    spec = dict(spec or {})
+    unknown = sorted(set(spec) - set(SPACE_KEYS))
+    if unknown:
+        raise ConfigError(f"{where}: unknown key {unknown[0]!r}", fix=f"use only {', '.join(SPACE_KEYS)}")
+    emb_group = emb[0] if emb else None
+    emb_full = emb_group.size if emb_group else 0
+    # the model's embedding width for mlp_ratio: the residual stream, prunable or not
+    width = emb_full or _stream_width(analysis)
+    imp = L1Importance()
+    order: dict[str, list[int]] = {}
+    sizes: dict[str, int] = {}
+    for g in heads + hidden[:len(heads)] + ([emb_group] if emb_group else []):
+        scores = imp(analysis, g).numpy()
+        order[g.name] = [int(i) for i in np.argsort(-scores, kind="stable")]
+        sizes[g.name] = g.size
+    overrides = spec.get("blocks", {})
+    if not isinstance(overrides, dict):
+        raise ConfigError(f"{where}: 'blocks' must be a table of block index -> {{heads, mlp_ratio}}",
+                          fix="write [blocks.0] heads = [1, 2]")
+    for k, v in overrides.items():
+        if not (str(k).isdigit() and int(k) < len(heads)) or not isinstance(v, dict):
+            raise ConfigError(f"{where}: blocks.{k} is not a block of this model (it has {len(heads)})",
+                              fix=f"use block indices 0..{len(heads) - 1}")
+        bad = sorted(set(v) - set(BLOCK_KEYS))
+        if bad:
+            raise ConfigError(f"{where}: blocks.{k}: unknown key {bad[0]!r}", fix="use heads or mlp_ratio")
+    blocks = []
+    for i, hg in enumerate(heads):
+        mg = hidden[i] if i < len(hidden) else None
+        ov = overrides.get(str(i), overrides.get(i, {}))
+        hc = _ints(ov.get("heads", spec.get("heads")), hg.size, f"{where}: heads", "head count") \
+            if ("heads" in ov or "heads" in spec) else _default_heads(hg.size)
+        if mg is not None:
+            ratios = ov.get("mlp_ratio", spec.get("mlp_ratio"))
+            if ratios is None:
+                mc = _grid(mg.size, HIDDEN_FRACTIONS)
+            else:
+                mc = _ratios(ratios, width, mg.size, f"{where}: mlp_ratio")
+        else:
+            mc = (0,)
+        name = _prefix(hg.producers + (mg.producers if mg else [])) or f"block{i}"
+        blocks.append(BlockSpace(name, hg.name, hg.size, hc, mg.name if mg else None, mg.size if mg else 0, mc))
+    if "embedding" in spec:
+        if emb_group is None:
+            raise ConfigError(f"{where}: this model's embedding width cannot be searched (it is kept whole)",
+                              fix="remove 'embedding' from the space file ('eegdeploy inspect' says why)")
+        ec = _ints(spec["embedding"], emb_full, f"{where}: embedding", "embedding width")
+    else:
+        ec = _grid(emb_full, EMBED_FRACTIONS) if emb_group else (0,)
+    notes = [DEPTH_NOTE]
+    if emb_group is None:
+        notes.append("the embedding width is kept whole by the analysis (see 'eegdeploy inspect')")
+    return TransformerSpace(blocks, emb_group.name if emb_group else None, emb_full, ec, order, sizes,
+                            tuple(analysis.input_shape), notes)
+
+
+def has_space(analysis: Analysis) -> bool:
+    """Whether the model has a transformer search space (prunable attention-head groups)."""
+    return any(g.prunable and g.kind == "heads" for g in analysis.groups)
+
+
+def _stream_width(analysis: Analysis) -> int:
+    for g in analysis.groups:
+        if g.kind == "embedding":
+            return g.size
+    return 0
+
+
+def _list(v: Any, where: str) -> list[Any]:
+    if not isinstance(v, (list, tuple)) or not v:
+        raise ConfigError(f"{where} must be a non-empty list, not {str(v)[:40]!r}", fix="write e.g. [1, 2, 4]")
+    return list(v)
+
+
+def _ints(v: Any, full: int, where: str, what: str) -> tuple[int, ...]:
+    out = set()
+    for x in _list(v, where):
+        if isinstance(x, bool) or not isinstance(x, int) or not 1 <= x <= full:
+            raise ConfigError(f"{where}: choice {str(x)[:20]} is not a {what} between 1 and {full} (the model's)",
+                              fix=f"use integers from 1 to {full}")
+        out.add(x)
+    return tuple(sorted(out))
+
+
+def _ratios(v: Any, width: int, full: int, where: str) -> tuple[int, ...]:
+    out = set()
+    for x in _list(v, where):
+        n = int(round(float(x) * width)) if isinstance(x, (int, float)) and not isinstance(x, bool) and width else 0
+        if not 1 <= n <= full:
+            top = full / width if width else 0
+            raise ConfigError(f"{where}: ratio {str(x)[:20]} gives MLP width {n}, outside 1..{full} "
+                              f"(embedding width {width})", fix=f"use ratios in (0, {top:g}]")
+        out.add(n)
+    return tuple(sorted(out))
+
+
+def load_space_file(path: str | Path) -> dict[str, Any]:
+    """Read a TOML or JSON space file into a dict (validated against the model by ``build_space``)."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"space file {str(path)!r} not found", fix="check the --space path") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise ConfigError(f"cannot read space file {str(path)!r} ({type(err).__name__})",
+                          fix="give a TOML or JSON space file") from None
+    try:
+        if path.suffix.lower() == ".json":
+            from eegdeploy.limits import parse_json
+
+            d = parse_json(text, f"space file {str(path)!r}", lambda m, f: ConfigError(m, fix=f))
+        else:
+            import tomllib
+
+            d = tomllib.loads(text)
+    except (json.JSONDecodeError, ValueError) as err:
+        raise ConfigError(f"space file {str(path)!r} is not valid {'JSON' if path.suffix == '.json' else 'TOML'} "
+                          f"({str(err).splitlines()[0][:80]})", fix="fix the syntax (see docs/search.md)") from None
+    if not isinstance(d, dict):
+        raise ConfigError(f"space file {str(path)!r} must hold a table", fix="write keys embedding, heads, mlp_ratio")
+    return d

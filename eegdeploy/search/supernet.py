@@ -1,0 +1,130 @@
+"""Supernet training over a transformer search space: the sandwich rule with in-place distillation.
+
+Every step trains, on the same batch, the largest subnet (task loss), the smallest and ``random_subnets`` random
+ones (distillation from the largest's logits, ``T**2``-scaled KL at temperature ``temperature``). A subnet runs
+as the masked model on the shared weights (``apply_masks`` on a working copy: removed channels zeroed, LayerNorms
+over the kept channels), and its gradients reach only the positions it keeps, so every subnet trains the slice of
+the shared weights that ``slim`` later cuts out. Gradients of the subnets are summed, then one optimizer step.
+The result is the same model with new weights: an ordinary checkpoint that ``search`` and ``compress --plan``
+accept.
+"""
+
+from __future__ import annotations
+
+import copy
+import random
+from dataclasses import asdict, dataclass
+from typing import Any, Callable
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from eegdeploy.errors import invalid_value
+from eegdeploy.prune.surgery import apply_masks
+from eegdeploy.prune.trace import analyse
+from eegdeploy.recover.distill import distillation_loss
+from eegdeploy.search.space import TransformerSpace
+
+
+@dataclass(frozen=True)
+class SupernetConfig:
+    epochs: int = 2
+    random_subnets: int = 2
+    lr: float | None = None  # None: the profile's
+    batch_size: int | None = None
+    temperature: float = 1.0
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.epochs < 1:
+            raise invalid_value("epochs", self.epochs, "an integer >= 1")
+        if self.random_subnets < 0:
+            raise invalid_value("random-subnets", self.random_subnets, "an integer >= 0")
+        if not self.temperature > 0:
+            raise invalid_value("temperature", self.temperature, "a positive number, e.g. 1")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def keep_masks(model: nn.Module, space: TransformerSpace, genes: list[int], example: torch.Tensor,
+               analysis: Any = None) -> dict[str, torch.Tensor]:
+    """Parameter name -> bool tensor, True where the subnet ``genes`` keeps the weight (from ``apply_masks`` on a
+    model of ones, so it is exactly what masking and slimming remove)."""
+    ones = copy.deepcopy(model)
+    with torch.no_grad():
+        for p in ones.parameters():
+            p.fill_(1.0)
+    apply_masks(ones, space.plan(genes), example, analysis=analysis)
+    return {n: p != 0 for n, p in ones.named_parameters()}
+
+
+def sandwich(space: TransformerSpace, rng: random.Random, n_random: int) -> list[list[int]]:
+    """Largest first (the teacher), then the smallest and ``n_random`` random subnets."""
+    return [space.largest(), space.smallest(), *(space.sample(rng) for _ in range(n_random))]
+
+
+def train_supernet(model: nn.Module, space: TransformerSpace, splits: Any, example: torch.Tensor,
+                   cfg: SupernetConfig, train: Any = None, progress: Callable[[int, int, dict], None] | None = None
+                   ) -> dict[str, Any]:
+    """Fine-tune ``model`` in place with the sandwich rule; returns per-epoch losses and validation accuracy of
+    the largest and smallest subnets (sliced, as ``search`` sees them)."""
+    from eegdeploy.recover.loop import batches
+
+    torch.manual_seed(cfg.seed)
+    rng = random.Random(cfg.seed)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    lr = cfg.lr or (getattr(train, "lr", None) or 1e-3)
+    bs = cfg.batch_size or (getattr(train, "batch_size", None) or 32)
+    analysis = analyse(model, example)
+    masks: dict[tuple[int, ...], dict[str, torch.Tensor]] = {}
+    opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=lr)
+    history = []
+    for epoch in range(cfg.epochs):
+        model.train()
+        total, steps = 0.0, 0
+        for xb, yb in batches(splits.train, bs, shuffle=True, generator=gen):
+            for p in model.parameters():
+                p.grad = torch.zeros_like(p)
+            teacher = None
+            step_loss = 0.0
+            for i, genes in enumerate(sandwich(space, rng, cfg.random_subnets)):
+                key = tuple(genes)
+                if key not in masks:
+                    masks[key] = keep_masks(model, space, genes, example, analysis)
+                work = copy.deepcopy(model)
+                for p in work.parameters():
+                    p.grad = None
+                apply_masks(work, space.plan(genes), example, analysis=analysis)
+                logits = work(xb)
+                if i == 0:
+                    loss = F.cross_entropy(logits, yb)
+                    teacher = logits.detach()
+                else:
+                    loss = distillation_loss(logits, teacher, cfg.temperature)
+                loss.backward()
+                with torch.no_grad():
+                    for (n, p), q in zip(model.named_parameters(), work.parameters()):
+                        if q.grad is not None:
+                            p.grad += q.grad * masks[key][n]
+                step_loss += float(loss.detach())
+            opt.step()
+            total += step_loss
+            steps += 1
+        row = {"epoch": epoch + 1, "loss": total / max(1, steps)}
+        row.update(_val(model, space, splits, example))
+        history.append(row)
+        if progress:
+            progress(epoch + 1, cfg.epochs, row)
+    model.eval()
+    return {"config": cfg.to_dict(), "history": history}
+
+
+def _val(model: nn.Module, space: TransformerSpace, splits: Any, example: torch.Tensor) -> dict[str, float]:
+    from eegdeploy.prune.surgery import slim
+    from eegdeploy.recover.loop import evaluate
+
+    split = splits.val if len(splits.val) else splits.test
+    return {"val_largest": evaluate(model, split),
+            "val_smallest": evaluate(slim(model, space.plan(space.smallest()), example, verify=False), split)}

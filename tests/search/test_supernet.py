@@ -1,0 +1,59 @@
+"""Supernet training: masks from the subnets, gradients only on kept weights, the sandwich order."""
+
+import random
+
+import numpy as np
+import torch
+
+from eegdeploy.data import split_arrays
+from eegdeploy.search.space import build_space
+from eegdeploy.search.supernet import SupernetConfig, keep_masks, sandwich, train_supernet
+
+from tests.search.test_space import TinyViT, X
+
+
+def _splits():
+    rng = np.random.default_rng(0)
+    Xs = rng.standard_normal((48, 5, 6)).astype(np.float32)
+    y = (Xs[:, :, 0].mean(axis=1) > 0).astype(np.int64)
+    return split_arrays(Xs, y, None, None, seed=0, val=0.25, test=0.25)
+
+
+def test_keep_masks_count_by_hand():
+    torch.manual_seed(0)
+    m = TinyViT().eval()
+    sp = build_space(m, X)
+    mk = keep_masks(m, sp, sp.smallest(), X)
+    # smallest: embedding 8 of 16, 1 head of 4 (4 dims), MLP 8 of 32
+    assert int(mk["blocks.0.mlp.0.weight"].sum()) == 8 * 8
+    assert int(mk["blocks.0.qkv.weight"].sum()) == 3 * 4 * 8
+    assert int(mk["embed.weight"].sum()) == 8 * 6
+    assert int(mk["head.weight"].sum()) == 2 * 8
+    assert all(bool(v.all()) for v in keep_masks(m, sp, sp.largest(), X).values())
+
+
+def test_sandwich_is_largest_smallest_then_random():
+    torch.manual_seed(0)
+    sp = build_space(TinyViT().eval(), X)
+    s = sandwich(sp, random.Random(0), 3)
+    assert s[0] == sp.largest() and s[1] == sp.smallest() and len(s) == 5
+
+
+def test_training_moves_only_weights_some_subnet_keeps():
+    torch.manual_seed(0)
+    m = TinyViT().eval()
+    # a space whose largest subnet keeps 12 of the 16 embedding channels: the other 4 are never trained
+    sp = build_space(m, X, {"embedding": [8, 12], "heads": [1, 2], "mlp_ratio": [0.5, 1.0]})
+    before = {n: p.detach().clone() for n, p in m.named_parameters()}
+    res = train_supernet(m, sp, _splits(), X, SupernetConfig(epochs=1, random_subnets=1, lr=1e-2))
+    emb = sp.embedding_group
+    dropped = sp.order[emb][12:]
+    w0, w1 = before["embed.weight"], m.embed.weight.detach()
+    assert torch.equal(w1[dropped], w0[dropped])
+    kept = sp.order[emb][:12]
+    assert not torch.equal(w1[kept], w0[kept])
+    # heads beyond 2 and MLP units beyond 16 are never kept either
+    mlp0 = sp.blocks[0].hidden_group
+    assert torch.equal(m.blocks[0].mlp[0].weight.detach()[sp.order[mlp0][16:]],
+                       before["blocks.0.mlp.0.weight"][sp.order[mlp0][16:]])
+    assert len(res["history"]) == 1 and 0 <= res["history"][0]["val_smallest"] <= 1
