@@ -3,6 +3,7 @@
 import random
 
 import numpy as np
+import pytest
 import torch
 
 from eegdeploy.data import split_arrays
@@ -39,6 +40,7 @@ def test_sandwich_is_largest_smallest_then_random():
     assert s[0] == sp.largest() and s[1] == sp.smallest() and len(s) == 5
 
 
+@pytest.mark.slow
 def test_training_moves_only_weights_some_subnet_keeps():
     torch.manual_seed(0)
     m = TinyViT().eval()
