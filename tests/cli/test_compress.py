@@ -105,6 +105,7 @@ def test_export_and_inspect_commands(cli, tmp_path):
     assert res.returncode == 0 and "Tception1.1" in res.stdout and "model output" in res.stdout
 
 
+@pytest.mark.slow
 def test_own_model_without_data_warns_synthetic_and_the_card_says_so(cli, tmp_path):
     """Issue 17: synthetic data standing in for a model that is not a shipped profile is said, in one line up
     front, and in the model card and report."""

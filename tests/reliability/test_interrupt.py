@@ -53,6 +53,7 @@ def test_interrupt_during_recovery_keeps_previous_artifacts(tmp_path, sig, code)
     assert not list(tmp_path.rglob(".eegdeploy-tmp-*"))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["sigint", "sigterm"])
 def test_interrupted_train_keeps_the_checkpoint_it_would_replace(tmp_path, sig, code):
     """Issue 13: a week's baseline must survive a Ctrl-C (or a kill) of the run that would replace it."""
