@@ -15,7 +15,7 @@ def _doc_rows() -> dict[str, list[str]]:
     text = DOC.read_text(encoding="utf-8").split("## torcheeg models", 1)[1]
     rows = {}
     for line in text.splitlines():
-        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        cells = [re.sub(r"\\(.)", r"\1", c.strip()) for c in line.strip().strip("|").split("|")]  # Markdown escapes
         if len(cells) >= 9 and cells[1].startswith("torcheeg:"):
             rows[cells[0]] = cells
     return rows
