@@ -89,7 +89,9 @@ def run_tnas_if_transformer(args: argparse.Namespace, console) -> bool:
     cfg = TnasConfig(objective=objs[1], population=args.population, generations=args.generations,
                      max_params=args.max_params, seed=args.seed)
     where = f"space file {args.space!r}" if args.space else "space"
-    space = build_space(bundle.module, example, spec, analysis=analysis, where=where)
+    # a supernet checkpoint stores its units in importance order: its subnets are storage prefixes
+    sorted_weights = bool((bundle.metadata.get("supernet") or {}).get("sorted"))
+    space = build_space(bundle.module, example, spec, analysis=analysis, where=where, stored_order=sorted_weights)
     profile = profile_for(bundle, args)
     splits = load_splits(args, profile)
     out = Path(args.out) if args.out else Path("reports") / f"{bundle.name}-search"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from eegdeploy.io import atomic_path, write_json, write_text
 from eegdeploy.report.render import markdown_table
@@ -40,21 +40,35 @@ def front_markdown(res: SearchResult, command: str = "") -> str:
     return "\n".join(lines)
 
 
-def plot_front(res: SearchResult, path: Path) -> Path:
+XLABELS = {"params": "params (% of unpruned)", "macs": "MACs (% of baseline)",
+           "latency": "predicted latency (ms, torch-cpu)"}
+
+
+def front_x(res: SearchResult) -> Callable[[Candidate], float]:
+    """The cost axis of ``res``'s objective: params or MACs as % of the baseline, or predicted milliseconds."""
+    if res.objective == "params":
+        return lambda c: 100 * c.params / res.baseline["params"]
+    if res.objective == "macs":
+        return lambda c: 100 * c.macs_fraction
+    return lambda c: c.latency_ms or 0.0
+
+
+def plot_front(res: SearchResult, path: Path, *, evaluated: str = "evaluated", uniform: str = "uniform LFP") -> Path:
+    """front.png of a search (CNN keep ratios or transformer subnets): every evaluated candidate, the Pareto
+    front, uniform slimming and the chosen point, validation accuracy against the objective's cost."""
     from eegdeploy.report.plots import pyplot
 
     plt = pyplot()
-    obj = res.objective
-    x = (lambda c: 100 * c.macs_fraction) if obj == "macs" else (lambda c: c.latency_ms)
+    x = front_x(res)
     fig, ax = plt.subplots(figsize=(6.5, 4))
     ax.scatter([x(c) for c in res.candidates], [100 * c.accuracy for c in res.candidates], s=12, color="#bbbbbb",
-               label="evaluated")
+               label=evaluated)
     f = sorted(res.front, key=x)
     ax.plot([x(c) for c in f], [100 * c.accuracy for c in f], "o-", color="#3b7dd8", label="Pareto front")
-    ax.plot([x(c) for c in res.uniform], [100 * c.accuracy for c in res.uniform], "s--", color="#d8823b",
-            label="uniform LFP")
+    u = sorted(res.uniform, key=x)
+    ax.plot([x(c) for c in u], [100 * c.accuracy for c in u], "s--", color="#d8823b", label=uniform)
     ax.scatter([x(res.chosen)], [100 * res.chosen.accuracy], s=120, facecolors="none", edgecolors="red", label="chosen")
-    ax.set_xlabel("MACs (% of baseline)" if obj == "macs" else "predicted latency (ms, torch-cpu)")
+    ax.set_xlabel(XLABELS.get(res.objective, res.objective))
     ax.set_ylabel("validation accuracy (%)")
     ax.legend(fontsize=8)
     fig.tight_layout()

@@ -141,9 +141,13 @@ def _default_heads(h: int) -> tuple[int, ...]:
 
 
 def build_space(model: nn.Module, example: torch.Tensor, spec: dict[str, Any] | None = None, *,
-                analysis: Analysis | None = None, where: str = "search space") -> TransformerSpace:
+                analysis: Analysis | None = None, where: str = "search space",
+                stored_order: bool = False) -> TransformerSpace:
     """The space of ``model``: groups from the channel analysis, grids from ``spec`` (a parsed space file) or
-    derived from the model. A model without attention-head groups is not a transformer to this space."""
+    derived from the model. A model without attention-head groups is not a transformer to this space.
+
+    Units are ranked by L1 importance, or taken in storage order with ``stored_order`` (a supernet whose
+    weights ``sort_by_importance`` put in order before training: its subnets are storage prefixes)."""
     analysis = analysis or analyse(model, example)
     pr = [g for g in analysis.groups if g.prunable]
     heads = [g for g in pr if g.kind == "heads"]
@@ -166,8 +170,11 @@ def build_space(model: nn.Module, example: torch.Tensor, spec: dict[str, Any] | 
     order: dict[str, list[int]] = {}
     sizes: dict[str, int] = {}
     for g in heads + hidden[:len(heads)] + ([emb_group] if emb_group else []):
-        scores = imp(analysis, g).numpy()
-        order[g.name] = [int(i) for i in np.argsort(-scores, kind="stable")]
+        if stored_order:
+            order[g.name] = list(range(g.size))
+        else:
+            scores = imp(analysis, g).numpy()
+            order[g.name] = [int(i) for i in np.argsort(-scores, kind="stable")]
         sizes[g.name] = g.size
     overrides = spec.get("blocks", {})
     if not isinstance(overrides, dict):
@@ -208,6 +215,58 @@ def build_space(model: nn.Module, example: torch.Tensor, spec: dict[str, Any] | 
         notes.append("the embedding width is kept whole by the analysis (see 'eegdeploy inspect')")
     return TransformerSpace(blocks, emb_group.name if emb_group else None, emb_full, ec, order, sizes,
                             tuple(analysis.input_shape), notes)
+
+
+@torch.no_grad()
+def sort_by_importance(model: nn.Module, space: TransformerSpace, example: torch.Tensor, *,
+                       analysis: Analysis | None = None) -> TransformerSpace:
+    """Permute ``model``'s weights in place so that every searched group stores its units most important first;
+    returns the space with the identity order.
+
+    The permutation is function-preserving: every parameter and buffer axis the channel analysis ties to a unit
+    moves with it (a head's q, k and v rows and its columns of the output projection; an MLP unit's row, bias
+    and column; an embedding channel in every layer, LayerNorm and positional table that carries the residual
+    stream), and the model's output is checked before and after. Afterwards the top-k units of a group are its
+    first k in storage, so a smaller subnet's weights are a prefix of a larger one's (per fused block, e.g. of
+    each of q, k and v) and slicing needs no gather.
+    """
+    from eegdeploy.errors import ParityError
+    from eegdeploy.prune import SLIM_TOLERANCE
+
+    analysis = analysis or analyse(model, example)
+    gen = torch.Generator().manual_seed(0)
+    probe = torch.randn((4, *example.shape[1:]), generator=gen, dtype=example.dtype)
+    was = model.training
+    model.eval()
+    before = model(probe)
+    tensors = {**dict(model.named_buffers()), **dict(model.named_parameters())}
+    for gname, order in space.order.items():
+        if order == sorted(order):
+            continue
+        units = analysis.group(gname).units
+        for fqn, axes in analysis.params.items():
+            t = tensors.get(fqn)
+            if t is None:
+                continue
+            for axis, slots in axes.items():
+                owner = analysis.unit_of[slots]
+                pos = [np.flatnonzero(owner == u) for u in units]
+                if not any(len(p) for p in pos):
+                    continue
+                if len({len(p) for p in pos}) != 1:
+                    raise ParityError(f"group {gname!r}: its units have different widths in {fqn!r} (axis {axis}), "
+                                      "so they cannot be reordered", fix="report this with the model")
+                src = np.arange(t.shape[axis])
+                for i, j in enumerate(order):  # unit i's positions receive the i-th most important unit
+                    src[pos[i]] = pos[j]
+                t.copy_(t.index_select(axis, torch.from_numpy(src)))
+    diff = float((model(probe) - before).abs().max())
+    model.train(was)
+    if not diff <= SLIM_TOLERANCE:
+        raise ParityError(f"sorting the units by importance changed the model's output by {diff:.3g}",
+                          fix="report this with the model")
+    space.order = {g: list(range(len(o))) for g, o in space.order.items()}
+    return space
 
 
 def has_space(analysis: Analysis) -> bool:

@@ -5,8 +5,10 @@ ones (distillation from the largest's logits, ``T**2``-scaled KL at temperature 
 as the masked model on the shared weights (``apply_masks`` on a working copy: removed channels zeroed, LayerNorms
 over the kept channels), and its gradients reach only the positions it keeps, so every subnet trains the slice of
 the shared weights that ``slim`` later cuts out. Gradients of the subnets are summed, then one optimizer step.
-The result is the same model with new weights: an ordinary checkpoint that ``search`` and ``compress --plan``
-accept.
+Before training, the units of every searched group are put in importance order in storage
+(``sort_by_importance``, a function-preserving permutation), so each subnet trains a prefix of the shared weights
+and a smaller subnet's weights are literally a prefix of a larger one's. The result is the same function class
+with new weights: an ordinary checkpoint that ``search`` (in storage order) and ``compress --plan`` accept.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from eegdeploy.errors import invalid_value
 from eegdeploy.prune.surgery import apply_masks
 from eegdeploy.prune.trace import analyse
 from eegdeploy.recover.distill import distillation_loss
-from eegdeploy.search.space import TransformerSpace
+from eegdeploy.search.space import TransformerSpace, sort_by_importance
 
 
 @dataclass(frozen=True)
@@ -69,7 +71,8 @@ def train_supernet(model: nn.Module, space: TransformerSpace, splits: Any, examp
                    cfg: SupernetConfig, train: Any = None, progress: Callable[[int, int, dict], None] | None = None
                    ) -> dict[str, Any]:
     """Fine-tune ``model`` in place with the sandwich rule; returns per-epoch losses and validation accuracy of
-    the largest and smallest subnets (sliced, as ``search`` sees them)."""
+    the largest and smallest subnets (sliced, as ``search`` sees them). ``model``'s units are first sorted by
+    importance in storage and ``space`` switched to storage order (both in place)."""
     from eegdeploy.recover.loop import batches
 
     torch.manual_seed(cfg.seed)
@@ -78,6 +81,7 @@ def train_supernet(model: nn.Module, space: TransformerSpace, splits: Any, examp
     lr = cfg.lr or (getattr(train, "lr", None) or 1e-3)
     bs = cfg.batch_size or (getattr(train, "batch_size", None) or 32)
     analysis = analyse(model, example)
+    sort_by_importance(model, space, example, analysis=analysis)
     masks: dict[tuple[int, ...], dict[str, torch.Tensor]] = {}
     opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=lr)
     history = []
@@ -118,7 +122,7 @@ def train_supernet(model: nn.Module, space: TransformerSpace, splits: Any, examp
         if progress:
             progress(epoch + 1, cfg.epochs, row)
     model.eval()
-    return {"config": cfg.to_dict(), "history": history}
+    return {"config": cfg.to_dict(), "history": history, "sorted": True}
 
 
 def _val(model: nn.Module, space: TransformerSpace, splits: Any, example: torch.Tensor) -> dict[str, float]:

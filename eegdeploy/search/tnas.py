@@ -226,39 +226,11 @@ def front_markdown(res: SearchResult, space: TransformerSpace, command: str = ""
     return "\n".join(lines)
 
 
-def plot_front(res: SearchResult, path: Any) -> Any:
-    from eegdeploy.io import atomic_path
-    from eegdeploy.report.plots import pyplot
-
-    plt = pyplot()
-    obj = res.objective
-    base = res.baseline
-    x = (lambda c: 100 * c.params / base["params"]) if obj == "params" else \
-        (lambda c: 100 * c.macs_fraction) if obj == "macs" else (lambda c: c.latency_ms or 0.0)
-    fig, ax = plt.subplots(figsize=(6.5, 4))
-    ax.scatter([x(c) for c in res.candidates], [100 * c.accuracy for c in res.candidates], s=12, color="#bbbbbb",
-               label="evaluated subnets")
-    f = sorted(res.front, key=x)
-    ax.plot([x(c) for c in f], [100 * c.accuracy for c in f], "o-", color="#3b7dd8", label="Pareto front")
-    u = sorted(res.uniform, key=x)
-    ax.plot([x(c) for c in u], [100 * c.accuracy for c in u], "s--", color="#d8823b", label="uniform")
-    ax.scatter([x(res.chosen)], [100 * res.chosen.accuracy], s=120, facecolors="none", edgecolors="red",
-               label="chosen")
-    ax.set_xlabel({"params": "params (% of unpruned)", "macs": "MACs (% of unpruned)"}.get(obj,
-                  "predicted latency (ms, torch-cpu)"))
-    ax.set_ylabel("validation accuracy (%)")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    with atomic_path(path, suffix=".png") as tmp:
-        fig.savefig(tmp, format="png", dpi=110)
-    plt.close(fig)
-    return path
-
-
 def write_tnas(res: SearchResult, space: TransformerSpace, out: Any, command: str = "") -> None:
     from eegdeploy.io import write_json, write_text
+    from eegdeploy.search.report import plot_front
 
     write_json(out / "candidates.json", res.to_dict())
     write_text(out / "front.md", front_markdown(res, space, command))
-    plot_front(res, out / "front.png")
+    plot_front(res, out / "front.png", evaluated="evaluated subnets", uniform="uniform")
     write_json(out / "plan.json", res.chosen.plan)

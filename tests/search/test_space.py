@@ -117,6 +117,48 @@ def test_smaller_subnet_is_a_slice_of_the_larger(model, space):
     assert torch.equal(s.blocks[0].qkv.weight, big.blocks[0].qkv.weight[rows][:, pos])
 
 
+def test_sorted_weights_make_subnets_storage_prefixes(model):
+    import copy
+
+    from eegdeploy.search.space import sort_by_importance
+
+    m = copy.deepcopy(model)
+    sp = build_space(m, X)
+    l1_mlp = m.blocks[0].mlp[0].weight.detach().abs().sum(1)
+    sort_by_importance(m, sp, X)
+    x = torch.randn(7, 5, 6)
+    with torch.no_grad():  # function-preserving: the same outputs as the model before sorting
+        assert torch.allclose(m(x), model(x), atol=1e-6)
+    # stored most important first: the MLP rows' L1 norms (their group also reaches the second Linear's columns
+    # and the bias, so the group's score is not only these rows) are a permutation of the originals
+    assert sorted(m.blocks[0].mlp[0].weight.detach().abs().sum(1).tolist()) == pytest.approx(sorted(l1_mlp.tolist()))
+    assert all(o == list(range(len(o))) for o in sp.order.values())
+    assert build_space(m, X).order == sp.order  # re-ranking the sorted weights keeps storage order
+    small_g = [1, 0, 1, 2, 0]  # embedding 10; block 0: 1 head, MLP 16; block 1: 3 heads, MLP 8
+    large_g = [3, 2, 2, 3, 3]  # embedding 14; block 0: 3 heads, MLP 24; block 1: 4 heads, MLP 32
+    for g, keep in sp.plan(small_g).keep.items():
+        assert keep == list(range(len(keep)))  # the first k units in storage
+    s, big = slim(m, sp.plan(small_g), X), slim(m, sp.plan(large_g), X)
+    # by hand: every weight of the small subnet is the leading slice of the large one's
+    assert torch.equal(s.embed.weight, big.embed.weight[:10])
+    assert torch.equal(s.embed.bias, big.embed.bias[:10])
+    assert torch.equal(s.pos, big.pos[..., :10])
+    assert torch.equal(s.head.weight, big.head.weight[:, :10])
+    assert torch.equal(s.norm.weight, big.norm.weight[:10])
+    for i, (hs, hl, ws, wl) in enumerate([(1, 3, 16, 24), (3, 4, 8, 32)]):
+        a, b = s.blocks[i], big.blocks[i]
+        assert torch.equal(a.mlp[0].weight, b.mlp[0].weight[:ws, :10])
+        assert torch.equal(a.mlp[0].bias, b.mlp[0].bias[:ws])
+        assert torch.equal(a.mlp[2].weight, b.mlp[2].weight[:10, :ws])
+        assert torch.equal(a.n1.weight, b.n1.weight[:10])
+        # fused q, k, v: each of the three is the prefix of the large one's (4 rows per head)
+        assert torch.equal(a.qkv.weight.reshape(3, hs * 4, 10), b.qkv.weight.reshape(3, hl * 4, 14)[:, :hs * 4, :10])
+        assert torch.equal(a.out.weight, b.out.weight[:10, :hs * 4])
+    full = slim(m, sp.plan(sp.largest()), X)
+    with torch.no_grad():
+        assert torch.equal(full(x), m(x))  # the full-width subnet is the (sorted) model
+
+
 def test_space_file_grids(model, tmp_path):
     f = tmp_path / "space.toml"
     f.write_text("embedding = [12, 16]\nheads = [2, 4]\nmlp_ratio = [1.0, 2.0]\n[blocks.1]\nheads = [1]\n")

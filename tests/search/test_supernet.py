@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from eegdeploy.data import split_arrays
-from eegdeploy.search.space import build_space
+from eegdeploy.search.space import build_space, sort_by_importance
 from eegdeploy.search.supernet import SupernetConfig, keep_masks, sandwich, train_supernet
 
 from tests.search.test_space import TinyViT, X
@@ -46,16 +46,14 @@ def test_training_moves_only_weights_some_subnet_keeps():
     m = TinyViT().eval()
     # a space whose largest subnet keeps 12 of the 16 embedding channels: the other 4 are never trained
     sp = build_space(m, X, {"embedding": [8, 12], "heads": [1, 2], "mlp_ratio": [0.5, 1.0]})
+    sort_by_importance(m, sp, X)  # what train_supernet does first: afterwards it is a no-op there
     before = {n: p.detach().clone() for n, p in m.named_parameters()}
     res = train_supernet(m, sp, _splits(), X, SupernetConfig(epochs=1, random_subnets=1, lr=1e-2))
-    emb = sp.embedding_group
-    dropped = sp.order[emb][12:]
+    assert res["sorted"] and sp.order[sp.embedding_group] == list(range(16))
+    # storage order: embedding channels 12..15 are in no subnet and never trained, 0..11 are
     w0, w1 = before["embed.weight"], m.embed.weight.detach()
-    assert torch.equal(w1[dropped], w0[dropped])
-    kept = sp.order[emb][:12]
-    assert not torch.equal(w1[kept], w0[kept])
-    # heads beyond 2 and MLP units beyond 16 are never kept either
-    mlp0 = sp.blocks[0].hidden_group
-    assert torch.equal(m.blocks[0].mlp[0].weight.detach()[sp.order[mlp0][16:]],
-                       before["blocks.0.mlp.0.weight"][sp.order[mlp0][16:]])
+    assert torch.equal(w1[12:], w0[12:])
+    assert not torch.equal(w1[:12], w0[:12])
+    # MLP units beyond 16 are never kept either
+    assert torch.equal(m.blocks[0].mlp[0].weight.detach()[16:], before["blocks.0.mlp.0.weight"][16:])
     assert len(res["history"]) == 1 and 0 <= res["history"][0]["val_smallest"] <= 1
