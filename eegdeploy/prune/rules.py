@@ -3,7 +3,8 @@
 ``RULES`` maps an ATen op name (``conv2d``, ``linear``, ``view``...) to a function ``rule(walker, node)`` that
 returns the node's value: for a tensor, a list with one entry per axis, either an array of slots (channels that
 can be removed) or ``None`` (an axis kept whole). Rules relate slots with ``walker.tie`` and freeze what they
-cannot follow with ``walker.freeze``. An op without a rule freezes every channel it touches.
+cannot follow with ``walker.freeze``. An op without a rule freezes every channel it touches. Rules that read
+only their first argument's axes are written with ``axes_rule``, which hands them those axes.
 
 A user's own layer type is described by a ``ChannelRule`` registered with ``register_channel_rule``: the
 analysis then treats every call of that module as one step (its inside is not looked at), and slimming calls the
@@ -31,6 +32,36 @@ def rule(*names: str) -> Callable[[Rule], Rule]:
             RULES[n] = fn
         return fn
     return deco
+
+
+def axes_rule(*names: str, shapes: bool = False, parts: bool = False) -> Callable[[Callable[..., Any]], Rule]:
+    """Register a rule over its first argument's axes: ``fn(w, node, xv)``; with ``shapes=True``
+    ``fn(w, node, xv, in_shape, out_shape)``; with ``parts=True`` (an op returning several tensors)
+    ``fn(w, node, xv, parts)``, ``parts`` being the output tensors. When the argument is not a tracked tensor,
+    or a shape or the parts are unknown, the node is an unsupported operation and ``fn`` is not called."""
+    def deco(fn: Callable[..., Any]) -> Rule:
+        def run(w: Any, node: fx.Node) -> Any:
+            xv = w.get(node.args[0])
+            extra: tuple = ()
+            if shapes:
+                extra = (w.shape(node.args[0]), w.shape(node))
+            elif parts:
+                vals = node.meta.get("val")
+                extra = (vals if isinstance(vals, (list, tuple)) else None,)
+            if xv is None or any(e is None for e in extra):
+                return w.unknown(node)
+            return fn(w, node, xv, *extra)
+        run.__name__, run.__doc__ = fn.__name__, fn.__doc__
+        return rule(*names)(run)
+    return deco
+
+
+def _untie_axis(w: Any, xv: list, d: int, reason: str) -> list:
+    """``xv`` with axis ``d`` frozen (its channels cannot follow a cut) and untracked from here on."""
+    w.freeze(xv[d], reason)
+    out = list(xv)
+    out[d] = None
+    return out
 
 
 def _arg(node: fx.Node, i: int, name: str, default: Any = None) -> Any:
@@ -292,13 +323,10 @@ upsample_nearest3d lp_pool1d lp_pool2d reflection_pad1d reflection_pad2d reflect
 replication_pad2d replication_pad3d _adaptive_avg_pool2d""".split()
 
 
-@rule(*SPATIAL)
-def spatial(w: Any, node: fx.Node) -> Any:
+@axes_rule(*SPATIAL)
+def spatial(w: Any, node: fx.Node, xv: list) -> Any:
     from eegdeploy.prune.trace import Multi
 
-    xv = w.get(node.args[0])
-    if xv is None:
-        return w.unknown(node)
     out_val = node.meta.get("val")
     first = out_val[0] if isinstance(out_val, (list, tuple)) else out_val
     in_shp = w.shape(node.args[0])
@@ -314,12 +342,9 @@ def spatial(w: Any, node: fx.Node) -> Any:
     return out
 
 
-@rule("constant_pad_nd", "pad")
-def pad(w: Any, node: fx.Node) -> Any:
-    xv = w.get(node.args[0])
+@axes_rule("constant_pad_nd", "pad")
+def pad(w: Any, node: fx.Node, xv: list) -> Any:
     pads = list(node.args[1])
-    if xv is None:
-        return w.unknown(node)
     out = list(xv)
     for i in range(len(pads) // 2):
         k = len(xv) - 1 - i
@@ -330,28 +355,20 @@ def pad(w: Any, node: fx.Node) -> Any:
 
 
 # -- reductions and softmax --------------------------------------------------------------------------------------
-@rule("softmax", "_softmax", "log_softmax", "_log_softmax", "cumsum", "cumprod", "logcumsumexp")
-def along_axis(w: Any, node: fx.Node) -> Any:
-    xv = w.get(node.args[0])
-    if xv is None:
-        return w.unknown(node)
+@axes_rule("softmax", "_softmax", "log_softmax", "_log_softmax", "cumsum", "cumprod", "logcumsumexp")
+def along_axis(w: Any, node: fx.Node, xv: list) -> Any:
     d = _norm_dim(int(node.args[1]), len(xv))
-    w.freeze(xv[d], f"{op_name_of(node)} along a channel axis at {w.where()}")
-    out = list(xv)
-    out[d] = None
-    return out
+    return _untie_axis(w, xv, d, f"{op_name_of(node)} along a channel axis at {w.where()}")
 
 
 REDUCE = "mean sum amax amin var std logsumexp max min prod norm argmax argmin var_mean std_mean nansum any all"
 
 
-@rule(*REDUCE.split())
-def reduce(w: Any, node: fx.Node) -> Any:
+@axes_rule(*REDUCE.split())
+def reduce(w: Any, node: fx.Node, xv: list) -> Any:
     from eegdeploy.prune.trace import Multi
 
-    xv = w.get(node.args[0])
-    in_shp = w.shape(node.args[0])
-    if xv is None or in_shp is None:
+    if w.shape(node.args[0]) is None:
         return w.unknown(node)
     name = op_name_of(node)
     dims = _arg(node, 1, "dim")
@@ -382,37 +399,27 @@ def reduce(w: Any, node: fx.Node) -> Any:
 
 
 # -- axis moves --------------------------------------------------------------------------------------------------
-@rule("permute")
-def permute(w: Any, node: fx.Node) -> Any:
-    xv = w.get(node.args[0])
-    if xv is None:
-        return w.unknown(node)
+@axes_rule("permute")
+def permute(w: Any, node: fx.Node, xv: list) -> Any:
     dims = [_norm_dim(int(d), len(xv)) for d in node.args[1]]
     return [xv[d] for d in dims]
 
 
-@rule("transpose", "swapaxes", "swapdims")
-def transpose(w: Any, node: fx.Node) -> Any:
-    xv = w.get(node.args[0])
-    if xv is None:
-        return w.unknown(node)
+@axes_rule("transpose", "swapaxes", "swapdims")
+def transpose(w: Any, node: fx.Node, xv: list) -> Any:
     a, b = (_norm_dim(int(d), len(xv)) for d in node.args[1:3])
     out = list(xv)
     out[a], out[b] = out[b], out[a]
     return out
 
 
-@rule("t", "numpy_T")
-def t(w: Any, node: fx.Node) -> Any:
-    xv = w.get(node.args[0])
-    return list(reversed(xv)) if xv is not None else w.unknown(node)
+@axes_rule("t", "numpy_T")
+def t(w: Any, node: fx.Node, xv: list) -> Any:
+    return list(reversed(xv))
 
 
-@rule("movedim", "moveaxis")
-def movedim(w: Any, node: fx.Node) -> Any:
-    xv = w.get(node.args[0])
-    if xv is None:
-        return w.unknown(node)
+@axes_rule("movedim", "moveaxis")
+def movedim(w: Any, node: fx.Node, xv: list) -> Any:
     r = len(xv)
     src, dst = node.args[1], node.args[2]
     src = [src] if isinstance(src, int) else list(src)
@@ -427,17 +434,9 @@ def movedim(w: Any, node: fx.Node) -> Any:
     return [xv[i] for i in order]
 
 
-@rule("view", "reshape", "_unsafe_view", "flatten", "unflatten", "squeeze", "unsqueeze", "view_as", "reshape_as",
-      "_reshape_alias", "expand_dims", "ravel")
-def reshape(w: Any, node: fx.Node) -> Any:
-    xv = w.get(node.args[0])
-    in_shp, out_shp = w.shape(node.args[0]), w.shape(node)
-    if xv is None or in_shp is None or out_shp is None:
-        return w.unknown(node)
-    return reshape_axes(w, node, xv, in_shp, out_shp)
-
-
-def reshape_axes(w: Any, node: fx.Node, xv: list, in_shp: tuple[int, ...], out_shp: tuple[int, ...]) -> list:
+@axes_rule("view", "reshape", "_unsafe_view", "flatten", "unflatten", "squeeze", "unsqueeze", "view_as", "reshape_as",
+      "_reshape_alias", "expand_dims", "ravel", shapes=True)
+def reshape(w: Any, node: fx.Node, xv: list, in_shp: tuple[int, ...], out_shp: tuple[int, ...]) -> list:
     """Carry slots through a reshape. The shapes are cut into blocks of equal element count; in a block with one
     tracked axis, an output axis along which only the slots vary inherits them (repeated where merged with
     untracked axes), otherwise the outermost varying output axis splits the channels into blocks, each tied into
@@ -545,12 +544,8 @@ def _split_fixup(w: Any, node: fx.Node, reps: np.ndarray, n_blocks: int, inner: 
                         f"{n_blocks} for forward to read")
 
 
-@rule("expand", "expand_as", "broadcast_to")
-def expand(w: Any, node: fx.Node) -> Any:
-    xv = w.get(node.args[0])
-    in_shp, out_shp = w.shape(node.args[0]), w.shape(node)
-    if xv is None or in_shp is None or out_shp is None:
-        return w.unknown(node)
+@axes_rule("expand", "expand_as", "broadcast_to", shapes=True)
+def expand(w: Any, node: fx.Node, xv: list, in_shp: tuple[int, ...], out_shp: tuple[int, ...]) -> Any:
     off = len(out_shp) - len(in_shp)
     out: list = [None] * off
     for k, a in enumerate(xv):
@@ -558,12 +553,8 @@ def expand(w: Any, node: fx.Node) -> Any:
     return out
 
 
-@rule("repeat", "tile")
-def repeat(w: Any, node: fx.Node) -> Any:
-    xv = w.get(node.args[0])
-    in_shp, out_shp = w.shape(node.args[0]), w.shape(node)
-    if xv is None or in_shp is None or out_shp is None:
-        return w.unknown(node)
+@axes_rule("repeat", "tile", shapes=True)
+def repeat(w: Any, node: fx.Node, xv: list, in_shp: tuple[int, ...], out_shp: tuple[int, ...]) -> Any:
     off = len(out_shp) - len(in_shp)
     out: list = [None] * off
     for k, a in enumerate(xv):
@@ -575,60 +566,41 @@ def repeat(w: Any, node: fx.Node) -> Any:
     return out
 
 
-@rule("select")
-def select(w: Any, node: fx.Node) -> Any:
-    xv = w.get(node.args[0])
-    if xv is None:
-        return w.unknown(node)
+@axes_rule("select")
+def select(w: Any, node: fx.Node, xv: list) -> Any:
     d = _norm_dim(int(node.args[1]), len(xv))
     w.freeze(xv[d], f"selecting one channel at {w.where()}")
     return list(xv[:d]) + list(xv[d + 1:])
 
 
-@rule("slice", "narrow")
-def slice_(w: Any, node: fx.Node) -> Any:
-    xv = w.get(node.args[0])
-    in_shp, out_shp = w.shape(node.args[0]), w.shape(node)
-    if xv is None or in_shp is None or out_shp is None:
-        return w.unknown(node)
+@axes_rule("slice", "narrow", shapes=True)
+def slice_(w: Any, node: fx.Node, xv: list, in_shp: tuple[int, ...], out_shp: tuple[int, ...]) -> Any:
     d = _norm_dim(int(_arg(node, 1, "dim", 0)), len(xv))
-    out = list(xv)
     if in_shp[d] != out_shp[d]:
-        w.freeze(xv[d], f"slicing a channel axis at {w.where()}")
-        out[d] = None
-    return out
+        return _untie_axis(w, xv, d, f"slicing a channel axis at {w.where()}")
+    return list(xv)
 
 
-@rule("chunk")
-def chunk(w: Any, node: fx.Node) -> Any:
+@axes_rule("chunk", parts=True)
+def chunk(w: Any, node: fx.Node, xv: list, vals: list) -> Any:
     """``chunk`` splits into equal parts whatever the size: the parts are tied position by position, so every
     part loses the same channels and stays equal (q, k, v of a fused projection)."""
     from eegdeploy.prune.trace import Multi
 
-    xv = w.get(node.args[0])
-    vals = node.meta.get("val")
-    if xv is None or not isinstance(vals, (list, tuple)):
-        return w.unknown(node)
     d = _norm_dim(int(_arg(node, 2, "dim", 0)), len(xv))
     sizes = [int(v.shape[d]) for v in vals]
     return Multi(_pieces(w, xv, d, sizes, equal=True))
 
 
-@rule("split", "split_with_sizes", "unsafe_split", "tensor_split")
-def split(w: Any, node: fx.Node) -> Any:
+@axes_rule("split", "split_with_sizes", "unsafe_split", "tensor_split", parts=True)
+def split(w: Any, node: fx.Node, xv: list, vals: list) -> Any:
     """Split with sizes written in forward: the sizes cannot follow a cut, so a split channel axis is frozen."""
     from eegdeploy.prune.trace import Multi
 
-    xv = w.get(node.args[0])
-    vals = node.meta.get("val")
-    if xv is None or not isinstance(vals, (list, tuple)):
-        return w.unknown(node)
     d = _norm_dim(int(_arg(node, 2, "dim", 0)), len(xv))
     sizes = [int(v.shape[d]) for v in vals]
     if len(sizes) > 1:
-        w.freeze(xv[d], f"split with fixed sizes along a channel axis at {w.where()}")
-        xv = list(xv)
-        xv[d] = None
+        xv = _untie_axis(w, xv, d, f"split with fixed sizes along a channel axis at {w.where()}")
     return Multi(_pieces(w, xv, d, sizes, equal=False))
 
 
@@ -651,14 +623,10 @@ def _pieces(w: Any, xv: list, d: int, sizes: list[int], equal: bool) -> list:
     return out
 
 
-@rule("unbind")
-def unbind(w: Any, node: fx.Node) -> Any:
+@axes_rule("unbind", parts=True)
+def unbind(w: Any, node: fx.Node, xv: list, vals: list) -> Any:
     from eegdeploy.prune.trace import Multi
 
-    xv = w.get(node.args[0])
-    vals = node.meta.get("val")
-    if xv is None or not isinstance(vals, (list, tuple)):
-        return w.unknown(node)
     d = _norm_dim(int(_arg(node, 1, "dim", 0)), len(xv))
     w.freeze(xv[d], f"unbind along a channel axis at {w.where()}")
     rest = list(xv[:d]) + list(xv[d + 1:])
@@ -709,11 +677,8 @@ def stack(w: Any, node: fx.Node) -> Any:
     return inner[:d] + [None] + inner[d:]
 
 
-@rule("roll", "flip", "fliplr", "flipud", "rot90")
-def roll(w: Any, node: fx.Node) -> Any:
-    xv = w.get(node.args[0])
-    if xv is None:
-        return w.unknown(node)
+@axes_rule("roll", "flip", "fliplr", "flipud", "rot90")
+def roll(w: Any, node: fx.Node, xv: list) -> Any:
     name = op_name_of(node)
     dims = _arg(node, 2 if name == "roll" else 1, "dims")
     if dims is None or name in ("fliplr", "flipud", "rot90"):
