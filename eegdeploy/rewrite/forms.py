@@ -12,9 +12,15 @@ A *chain* is a run of operators with nothing non-linear between them, found in t
   non-decreasing ``f``, so ``pool-first`` runs the activation on fewer values. Only adjacent pairs are swapped,
   so no BatchNorm (whose scale may be negative) ever sits between them.
 - ``bn-fold``: Conv → BatchNormalization (inference) becomes one Conv with scaled weights and bias.
-- ``elu-split``: ELU written as ``relu(x) + alpha * (exp(min(x, 0)) - 1)``, the same function; onnxruntime runs
-  these vectorised element-wise ops faster than its ELU kernel on some CPUs (measured, never assumed). Its
-  difference from ELU is rounding (about 1e-7).
+- ``elu-split``: ELU written with vectorised element-wise ops, the same function; onnxruntime runs these faster
+  than its scalar ELU kernel on some CPUs (measured, never assumed). Forms: ``relu+exp`` is
+  ``relu(x) + alpha * (exp(min(x, 0)) - 1)`` (five ops); ``max+exp`` is ``max(x, alpha * (exp(min(x, 0)) - 1))``
+  (four ops, offered for 0 < alpha <= 1: there ``alpha * (e^x - 1) >= x`` for every x <= 0, because the two sides
+  meet at 0 and the left one falls more slowly, while for x > 0 the right term is 0 < x). Their difference from
+  ELU is rounding (about 1e-7).
+- ``pool-linear``: AveragePool (no padding) → Flatten → Gemm. Averaging is linear, so the pool folds into the
+  Gemm's weights (each pooled position's weight spread over the inputs of its window, divided by the window size):
+  one Gemm on the unpooled features, no pool and no layout change before it. Positions no window reads get 0.
 
 Exactness rules (a chain that breaks one is never built): the first conv's output has one consumer and is not a
 graph output; no padding of the second conv reads the first conv's bias (on an axis where the second conv pads,
@@ -82,8 +88,89 @@ def find_chains(g: Graph) -> tuple[list[Chain], list[str]]:
             chains.append(Chain("act-pool", (a.name, nxt.name), {"pool-first": _swap(a.name, nxt.name)}))
     for n in g.g.node:  # after the pairs: a pool-first swap changes what the ELU runs on
         if n.op_type == "Elu" and len(n.input) == 1:
-            chains.append(Chain("elu-split", (n.name,), {"relu+exp": _elu_split(n.name, float(attr_dict(n).get("alpha", 1.0)))}))
+            alpha = float(attr_dict(n).get("alpha", 1.0))
+            forms = {"relu+exp": _elu_split(n.name, alpha)}
+            if 0.0 < alpha <= 1.0:
+                forms["max+exp"] = _elu_max(n.name, alpha)
+            chains.append(Chain("elu-split", (n.name,), forms))
+        elif n.op_type == "AveragePool":
+            fold = _pool_linear(g, n)
+            if fold is not None:
+                chains.append(Chain("pool-linear", fold[0], {"folded": fold[1]}))
     return chains, notes
+
+
+def _elu_max(name: str, alpha: float) -> Form:
+    def apply(gr: Graph) -> None:
+        from onnx import helper
+
+        n = gr.node(name)
+        x, y = n.input[0], n.output[0]
+        zero, one = gr.add_const(name + ".zero", np.zeros((), np.float32)), gr.add_const(name + ".one", np.ones((), np.float32))
+        t = [gr.fresh_tensor(name) for _ in range(3)]
+        nodes = [helper.make_node("Min", [x, zero], [t[0]], name=f"{name}/min"),
+                 helper.make_node("Exp", [t[0]], [t[1]], name=f"{name}/exp"),
+                 helper.make_node("Sub", [t[1], one], [t[2]], name=f"{name}/sub")]
+        if alpha != 1.0:
+            t.append(gr.fresh_tensor(name))
+            nodes.append(helper.make_node("Mul", [t[2], gr.add_const(name + ".alpha", np.asarray(alpha, np.float32))],
+                                          [t[3]], name=f"{name}/mul"))
+        nodes.append(helper.make_node("Max", [x, t[-1]], [y], name=f"{name}/max"))
+        gr.replace([n], nodes)
+
+    return apply
+
+
+# -- average pool → flatten → Gemm ------------------------------------------------------------------------------
+
+def _pool_linear(g: Graph, pool: Any) -> tuple[tuple[str, ...], Form] | None:
+    """The nodes and the folding form of AveragePool → Flatten(axis 1) → Gemm(constant weights), or None."""
+    a = attr_dict(pool)
+    if a.get("auto_pad", b"NOTSET") not in (b"NOTSET", "NOTSET") or any(a.get("pads", [0])) \
+            or a.get("ceil_mode", 0) or any(d != 1 for d in a.get("dilations", [1])):
+        return None
+    kernel = [int(k) for k in a.get("kernel_shape", [])]
+    strides = [int(v) for v in a.get("strides", [1] * len(kernel))]
+    flat = g.only_consumer(pool.output[0])
+    if flat is None or flat.op_type != "Flatten" or int(attr_dict(flat).get("axis", 1)) != 1:
+        return None
+    gemm = g.only_consumer(flat.output[0])
+    if gemm is None or gemm.op_type != "Gemm" or gemm.input[0] != flat.output[0]:
+        return None
+    ga = attr_dict(gemm)
+    w = g.const(gemm.input[1])
+    if w is None or w.ndim != 2 or ga.get("transA", 0):
+        return None
+    shape = g.shape(pool.input[0])
+    if shape is None or len(shape) != 2 + len(kernel) or any(d <= 0 for d in shape[1:]):
+        return None
+    spatial = shape[2:]
+    out = [(s - k) // st + 1 for s, k, st in zip(spatial, kernel, strides)]
+    if any(o < 1 for o in out):
+        return None
+    wt = (w.T if ga.get("transB", 0) == 0 else w).astype(np.float64)  # [O, C * prod(out)]
+    c = shape[1]
+    if wt.shape[1] != c * int(np.prod(out)):
+        return None
+    wo = wt.reshape(wt.shape[0], c, *out)
+    wi = np.zeros((wt.shape[0], c, *spatial))
+    size = float(np.prod(kernel))
+    for idx in np.ndindex(*out):  # every pooled position spreads its weight over its window
+        window = tuple(slice(i * st, i * st + k) for i, st, k in zip(idx, strides, kernel))
+        wi[(slice(None), slice(None), *window)] += wo[(slice(None), slice(None), *idx)][(..., *([None] * len(out)))] / size
+    new_w = wi.reshape(wt.shape[0], -1)
+
+    def apply(gr: Graph) -> None:
+        from onnx import helper
+
+        p, f, m = gr.node(pool.name), gr.node(flat.name), gr.node(gemm.name)
+        f2 = helper.make_node("Flatten", [p.input[0]], [f.output[0]], name=f"{f.name}+{p.name}", axis=1)
+        ins = [f.output[0], gr.add_const(m.name + ".w", new_w)] + list(m.input[2:])
+        m2 = helper.make_node("Gemm", ins, list(m.output), name=f"{p.name}+{m.name}", transB=1,
+                              alpha=float(ga.get("alpha", 1.0)), beta=float(ga.get("beta", 1.0)))
+        gr.replace([p, f, m], [f2, m2])
+
+    return (pool.name, flat.name, gemm.name), apply
 
 
 def _elu_split(name: str, alpha: float) -> Form:

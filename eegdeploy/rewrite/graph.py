@@ -57,6 +57,7 @@ class Graph:
                 n.name = f"{n.op_type}_{i}"
             seen.add(n.name)
         self._fresh = 0
+        self._shapes: dict[str, list[int]] | None = None
 
     # -- lookups ---------------------------------------------------------------------------------------------
     def node(self, name: str) -> Any:
@@ -90,6 +91,24 @@ class Graph:
                 return None if v is None else numpy_helper.to_array(v)
         return None
 
+    def shape(self, tensor: str) -> list[int] | None:
+        """The inferred shape of ``tensor`` with the batch axis as -1 (onnx shape inference), or None if unknown."""
+        if self._shapes is None:
+            import onnx
+
+            m = copy.deepcopy(self.model)
+            try:
+                m = onnx.shape_inference.infer_shapes(m)
+            except Exception:  # shape inference is a help here, never a requirement
+                self._shapes = {}
+                return None
+            self._shapes = {}
+            for v in list(m.graph.value_info) + list(m.graph.input) + list(m.graph.output):
+                if v.type.tensor_type.HasField("shape"):
+                    self._shapes[v.name] = [d.dim_value if d.HasField("dim_value") else -1
+                                            for d in v.type.tensor_type.shape.dim]
+        return self._shapes.get(tensor)
+
     # -- edits -----------------------------------------------------------------------------------------------
     def add_const(self, stem: str, value: np.ndarray) -> str:
         from onnx import numpy_helper
@@ -120,6 +139,7 @@ class Graph:
         return -1
 
     def _set_nodes(self, nodes: list[Any]) -> None:
+        self._shapes = None
         nodes = [copy.deepcopy(n) for n in nodes]
         del self.g.node[:]
         self.g.node.extend(nodes)

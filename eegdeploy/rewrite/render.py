@@ -13,7 +13,7 @@ def rewrites_rows(rewrites: list[Any]) -> list[list[str]]:
     for r in rewrites:
         d = r if isinstance(r, dict) else r.to_dict()
         unit = d.get("unit", "ms")
-        fmt = (lambda v: f"{v:.3f} ms") if unit == "ms" else (lambda v: f"{v:.3g}")
+        fmt = (lambda v: f"{v:.3f} {unit}") if unit in ("ms", "cpu-ms") else (lambda v: f"{v:.3g}")
         cands = ", ".join(f"{k} {fmt(v)}" for k, v in d.get("candidates", {}).items())
         rows.append([d["kind"], " → ".join(d["layers"]), d["form"], cands or "-", f"{d['gain']:.2f}x"])
     return rows

@@ -72,11 +72,11 @@ class Stack:
         self.nodes.append(helper.make_node(op_type, ins, [out], **attrs))
         self.cur = out
 
-    def model(self) -> onnx.ModelProto:
+    def model(self, out_dims: tuple[str, ...] = ("N", "C", "H", "W")) -> onnx.ModelProto:
         self.nodes.append(helper.make_node("Identity", [self.cur], ["y"]))
         g = helper.make_graph(self.nodes, "stack", [helper.make_tensor_value_info("x", TensorProto.FLOAT,
                                                                                   ["N", *self.shape])],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", "C", "H", "W"])], self.inits)
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, list(out_dims))], self.inits)
         m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
         m.ir_version = 8
         onnx.checker.check_model(m)
@@ -121,7 +121,8 @@ def temporal_spatial(draw):
     return dict(cin=cin, f=f, h=h, w=w, k=k, pad_t=pad_t, stride_t=stride_t, dil_t=dil_t, ga=ga,
                 depthwise=depthwise, mult=mult, kh=kh, dil_h=dil_h, stride_h=stride_h,
                 bias_a=draw(st.booleans()), bias_b=draw(st.booleans()), bn=draw(st.sampled_from(["none", "after_a", "after_b"])),
-                act=draw(st.sampled_from(["none", "none", *ACTS])), pick=draw(st.integers(0, 3)), seed=draw(st.integers(0, 99)))
+                act=draw(st.sampled_from(["none", "none", *ACTS])), pick=draw(st.integers(0, 3)), seed=draw(st.integers(0, 99)),
+                tail=draw(st.sampled_from(["relu", "elu", "elu-avgpool-gemm"])), pool=draw(st.integers(1, 4)))
 
 
 def build(p) -> Stack:
@@ -137,18 +138,27 @@ def build(p) -> Stack:
            dilations=(p["dil_h"], 1), bias=p["bias_b"])
     if p["bn"] == "after_b":
         s.bn(out)
-    s.op("Relu")
+    if p["tail"] == "relu":
+        s.op("Relu")
+    else:
+        s.op("Elu", alpha=1.0)
+    if p["tail"] == "elu-avgpool-gemm":  # EEGNet's head: the pool folds into the classifier
+        w1 = (p["w"] + 2 * p["pad_t"] - p["dil_t"] * (p["k"] - 1) - 1) // p["stride_t"] + 1
+        h2 = (p["h"] - p["dil_h"] * (p["kh"] - 1) - 1) // p["stride_h"] + 1
+        kp = min(p["pool"], w1)
+        pool_gemm(s, (1, kp), (1, kp), out * h2 * ((w1 - kp) // kp + 1), 3)
     return s
 
 
 @settings(max_examples=60)
 @given(temporal_spatial())
 def test_every_form_equals_the_original(p):
-    model = build(p).model()
+    model = build(p).model(("N", "K") if p["tail"].endswith("gemm") else ("N", "C", "H", "W"))
     x = np.random.default_rng(p["seed"]).standard_normal((3, p["cin"], p["h"], p["w"])).astype(np.float32)
     ref = _run(model, x)
-    g, used = apply_everything(model, p["pick"], kinds=("bn-fold", "conv-chain", "act-pool", "elu-split"))
+    g, used = apply_everything(model, p["pick"], kinds=("bn-fold", "conv-chain", "act-pool", "elu-split", "pool-linear"))
     got = _run(g.model, x)
+    assert ("pool-linear:folded" in used) == p["tail"].endswith("gemm")  # nothing non-linear between pool and Gemm
     assert got.shape == ref.shape
     assert np.abs(got - ref).max() <= 1e-5 * max(1.0, np.abs(ref).max())
     convs = [n for n in g.model.graph.node if n.op_type == "Conv"]
@@ -165,7 +175,7 @@ def test_every_form_equals_the_original(p):
 
 def test_electrodes_first_offered_only_for_depthwise_spatial_convs():
     dw = dict(cin=1, f=4, h=3, w=16, k=5, pad_t=2, stride_t=1, dil_t=1, ga=1, depthwise=True, mult=2, kh=3,
-              dil_h=1, stride_h=1, bias_a=True, bias_b=False, bn="none", act="none", pick=0, seed=0)
+              dil_h=1, stride_h=1, bias_a=True, bias_b=False, bn="none", act="none", pick=0, seed=0, tail="relu", pool=1)
     chains, _ = find_chains(Graph(build(dw).model()))
     assert sorted(chains[0].forms) == ["electrodes-first", "merged"]
     chains, _ = find_chains(Graph(build(dw | {"depthwise": False}).model()))
@@ -253,16 +263,109 @@ def test_fan_out_breaks_the_chain():
     assert chains == []
 
 
-@pytest.mark.parametrize("alpha", [1.0, 0.3])
-def test_elu_split_is_the_same_function(alpha):
+@pytest.mark.parametrize("alpha,form", [(1.0, "relu+exp"), (1.0, "max+exp"), (0.3, "relu+exp"), (0.3, "max+exp"),
+                                        (1.5, "relu+exp")])
+def test_elu_split_is_the_same_function(alpha, form):
     s = Stack((2, 3, 50), 2)
     s.conv(2, 3, (1, 3))
     s.op("Elu", alpha=alpha)
     m = s.model()
-    g, used = apply_everything(m, 0, kinds=("elu-split",))
-    assert used == ["elu-split:relu+exp"]
+    chains, _ = find_chains(Graph(m))
+    # max(x, alpha * (e^x - 1)) equals ELU only for 0 < alpha <= 1 (above 1 the curve dips below x near 0)
+    assert sorted(chains[0].forms) == (["max+exp", "relu+exp"] if alpha <= 1 else ["relu+exp"])
+    g, used = apply_everything(m, sorted(chains[0].forms).index(form), kinds=("elu-split",))
+    assert used == [f"elu-split:{form}"]
     assert "Elu" not in [n.op_type for n in g.model.graph.node]
     x = (np.random.default_rng(0).standard_normal((4, 2, 3, 50)) * 4).astype(np.float32)
     ref = _run(m, x)
     np.testing.assert_allclose(_run(g.model, x), ref, atol=1e-6)
     assert (ref < 0).any() and (ref > 0).any() and ref.min() >= -alpha - 1e-6
+
+
+def test_elu_max_form_matches_elu_by_hand():
+    # ELU(x) = x for x > 0, e^x - 1 otherwise: at -2, -0.5, 0, 0.5, 3 → e^-2 - 1, e^-0.5 - 1, 0, 0.5, 3
+    s = Stack((1, 1, 5), 0)
+    s.op("Elu", alpha=1.0)
+    m = s.model()
+    g, used = apply_everything(m, 0, kinds=("elu-split",))  # sorted forms: max+exp first
+    assert used == ["elu-split:max+exp"]
+    assert [n.op_type for n in g.model.graph.node] == ["Min", "Exp", "Sub", "Max", "Identity"]
+    x = np.array([[[[-2.0, -0.5, 0.0, 0.5, 3.0]]]], np.float32)
+    want = [np.exp(-2.0) - 1, np.exp(-0.5) - 1, 0.0, 0.5, 3.0]
+    np.testing.assert_allclose(_run(g.model, x).ravel(), want, atol=1e-7)
+
+
+def pool_gemm(s: Stack, kernel, strides, n_in: int, n_out: int, pads=None) -> None:
+    """AveragePool → Flatten → Gemm(transB=1), the classifier head of EEGNet-style models."""
+    attrs = dict(kernel_shape=list(kernel), strides=list(strides))
+    if pads:
+        attrs["pads"] = list(pads)
+    s.op("AveragePool", **attrs)
+    s.op("Flatten", axis=1)
+    w, b = s._t(s.rng.standard_normal((n_out, n_in))), s._t(s.rng.standard_normal(n_out))
+    out = s._next()
+    s.nodes.append(helper.make_node("Gemm", [s.cur, w, b], [out], transB=1))
+    s.cur = out
+
+
+def test_pool_linear_weights_by_hand():
+    # x [1, 1, 1, 4], pool 1x2 stride 2 → [mean(x0, x1), mean(x2, x3)], Gemm weights [1, 2], bias 0.5:
+    # y = 0.5*x0 + 0.5*x1 + x2 + x3 + 0.5 → folded weights [0.5, 0.5, 1, 1], bias unchanged
+    s = Stack((1, 1, 4), 0)
+    s.op("AveragePool", kernel_shape=[1, 2], strides=[1, 2])
+    s.op("Flatten", axis=1)
+    s.inits += [numpy_helper.from_array(np.array([[1.0, 2.0]], np.float32), "w"),
+                numpy_helper.from_array(np.array([0.5], np.float32), "b")]
+    s.nodes.append(helper.make_node("Gemm", [s.cur, "w", "b"], ["g"], transB=1))
+    s.cur = "g"
+    g = Graph(s.model(("N", "K")))
+    chains, _ = find_chains(g)
+    assert [c.kind for c in chains] == ["pool-linear"]
+    chains[0].forms["folded"](g)
+    assert [n.op_type for n in g.model.graph.node] == ["Flatten", "Gemm", "Identity"]
+    gemm = g.model.graph.node[1]
+    np.testing.assert_allclose(g.const(gemm.input[1]), [[0.5, 0.5, 1.0, 1.0]])
+    np.testing.assert_allclose(g.const(gemm.input[2]), [0.5])
+    x = np.array([[[[1.0, 3.0, -2.0, 5.0]]]], np.float32)
+    np.testing.assert_allclose(_run(g.model, x), [[0.5 + 1.5 - 2.0 + 5.0 + 0.5]], rtol=1e-6)
+
+
+@settings(max_examples=40)
+@given(c=st.integers(1, 4), h=st.integers(1, 3), w=st.integers(4, 20), kh=st.integers(1, 3), kw=st.integers(1, 6),
+       sh=st.integers(1, 3), sw=st.integers(1, 6), n_out=st.integers(1, 4), seed=st.integers(0, 99),
+       act_between=st.sampled_from(["none", "none", "Relu", "Elu"]))
+def test_pool_linear_folds_exactly_and_not_through_a_non_linearity(c, h, w, kh, kw, sh, sw, n_out, seed, act_between):
+    kh = min(kh, h)
+    kw = min(kw, w)
+    oh, ow = (h - kh) // sh + 1, (w - kw) // sw + 1  # windows may skip inputs (stride > kernel) or overlap
+    s = Stack((c, h, w), seed)
+    s.op("AveragePool", kernel_shape=[kh, kw], strides=[sh, sw])
+    if act_between != "none":
+        s.op(act_between, **ACTS[act_between])
+    s.op("Flatten", axis=1)
+    wt, b = s._t(s.rng.standard_normal((n_out, c * oh * ow))), s._t(s.rng.standard_normal(n_out))
+    s.nodes.append(helper.make_node("Gemm", [s.cur, wt, b], ["g"], transB=1))
+    s.cur = "g"
+    m = s.model(("N", "K"))
+    x = np.random.default_rng(seed).standard_normal((3, c, h, w)).astype(np.float32)
+    ref = _run(m, x)
+    g, used = apply_everything(m, 0, kinds=("pool-linear",))
+    if act_between == "none":
+        assert used == ["pool-linear:folded"]
+        assert "AveragePool" not in [n.op_type for n in g.model.graph.node]
+    else:
+        assert used == []
+    np.testing.assert_allclose(_run(g.model, x), ref, atol=1e-5 * max(1.0, np.abs(ref).max()))
+
+
+def test_pool_linear_not_with_padding_or_max_pool():
+    s = Stack((2, 1, 12), 0)
+    pool_gemm(s, (1, 3), (1, 3), 2 * 5, 2, pads=(0, 1, 0, 2))  # count_include_pad decides the edge divisor
+    assert find_chains(Graph(s.model(("N", "K"))))[0] == []
+    s = Stack((2, 1, 12), 0)
+    s.op("MaxPool", kernel_shape=[1, 3], strides=[1, 3])
+    s.op("Flatten", axis=1)
+    wt = s._t(s.rng.standard_normal((2, 8)))
+    s.nodes.append(helper.make_node("Gemm", [s.cur, wt], ["g"], transB=1))
+    s.cur = "g"
+    assert find_chains(Graph(s.model(("N", "K"))))[0] == []

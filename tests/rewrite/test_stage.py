@@ -50,7 +50,7 @@ def test_measured_rewrite_is_exact_and_records_timings():
     assert res.measured
     assert res.parity_max_abs <= 1e-4
     decided = [r for r in res.rewrites if r.candidates]
-    assert decided and all("as-is" in r.candidates and r.unit == "ms" for r in decided)
+    assert decided and all("as-is" in r.candidates and r.unit == "cpu-ms" for r in decided)
     for r in res.applied:  # kept only when faster than as-is by min_gain
         assert r.candidates["as-is"] >= 1.03 * r.candidates[r.form]
 
@@ -58,7 +58,7 @@ def test_measured_rewrite_is_exact_and_records_timings():
 def test_nothing_to_rewrite_returns_the_same_graph():
     s = Stack((1, 4, 32), 0)
     s.conv(1, 4, (1, 5))
-    s.op("Elu", alpha=1.0)  # breaks the chain
+    s.op("Tanh")  # breaks the chain
     s.conv(4, 4, (4, 1))
     s.op("AveragePool", kernel_shape=[1, 2], strides=[1, 2])
     m = s.model()
@@ -67,8 +67,18 @@ def test_nothing_to_rewrite_returns_the_same_graph():
 
     out = onnx.load_from_string(res.model)
     assert [n.op_type for n in out.graph.node] == [n.op_type for n in m.graph.node]
-    assert res.applied == []
-    assert [r.kind for r in res.rewrites] == ["elu-split"]  # considered, and the cost model keeps ELU
+    assert res.applied == [] and res.rewrites == []
+
+
+def test_cost_model_splits_elu_into_the_max_form():
+    # one ELU on E = 4*32 elements per sample: as-is 10 E (scalar), relu+exp 5 E, max+exp 4 E (Min, Exp, Sub, Max)
+    s = Stack((4, 1, 32), 0)
+    s.op("Elu", alpha=1.0)
+    res = rewrite_onnx(s.model().SerializeToString(), RewriteConfig(measure=False, batch=1))
+    (r,) = res.rewrites
+    assert r.kind == "elu-split" and r.form == "max+exp" and r.unit == "cost"
+    e = 4 * 32
+    assert r.candidates == {"as-is": 10 * e + e, "relu+exp": 5 * e + e, "max+exp": 4 * e + e}  # + the Identity
 
 
 def test_cost_counts_macs_by_hand():
