@@ -36,6 +36,13 @@ def _ckpt(tmp: Path, profile: str = "eegnet-deap") -> Path:
     return save_checkpoint(bundle_from_profile(load_profile(profile), seed=0), tmp / "model.pt")
 
 
+def _space_args(tmp: Path, text: str) -> list[str]:
+    """supernet on a vit-deap checkpoint with the space file ``text`` (nothing may be written to out/)."""
+    (tmp / "space.toml").write_text(text)
+    return ["supernet", str(_ckpt(tmp, "vit-deap")), "--space", str(tmp / "space.toml"), "--out",
+            str(tmp / "out" / "supernet.pt")]
+
+
 def _npz(tmp: Path, X: np.ndarray, y: np.ndarray) -> Path:
     p = tmp / "data.npz"
     np.savez(p, X=X, y=y)
@@ -263,6 +270,13 @@ ROWS: list[Row] = [
     # Issue 17: every input is checked before any stage runs, and hints name the right flag.
     Row("plan-missing", "compress --plan names a file that does not exist (refused before the baseline stage)",
         lambda t: ["compress", str(_ckpt(t)), "--plan", str(t / "plan.json")], "plan file"),
+    # Issue 18: a transformer search space file is checked against the model before any training.
+    Row("space-heads", "a search space file asking for more heads than the model has (supernet / search --space)",
+        lambda t: _space_args(t, "heads = [2, 9]\n"), "not a head count between 1 and 4"),
+    Row("space-mlp-ratio", "a search space file whose MLP ratio gives a width the model cannot take",
+        lambda t: _space_args(t, "mlp_ratio = [0.5, 5.0]\n"), "outside 1..64"),
+    Row("space-unknown-key", "a search space file with a key the space does not know",
+        lambda t: _space_args(t, "width = [16]\n"), "unknown key 'width'"),
     Row("data-missing", "--data names a file that does not exist",
         lambda t: ["compress", str(_ckpt(t)), "--data", str(t / "nope.npz")], "does not exist"),
     Row("input-shape-arity", "--input-shape with too few numbers for the model's first layer",
