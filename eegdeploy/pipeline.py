@@ -398,6 +398,13 @@ def _result(bundle: Bundle, splits: Splits, config: CompressConfig, recipe: Trai
                      "see non-zero params and the zipped ONNX size instead of a speedup")
     extras["plan"] = plan.to_dict()
     extras["pruned_layers"] = pruned_layers(plan)
+    # transformers only (they have LayerNorms; CNNs skip the second channel analysis this costs)
+    if plan.kind == "structured" and any(isinstance(m, nn.LayerNorm) for m in bundle.module.modules()):
+        from eegdeploy.search.space import structure
+
+        shape = structure(bundle.module, plan, torch.zeros((1, *bundle.input.shape)))
+        if shape is not None:  # a transformer: heads, MLP widths, embedding and depth before and after
+            extras["structure"] = shape
     extras["export"] = {"baseline": exported.baseline.to_dict() | {"file": "baseline.onnx"},
                         "slim": pkg.export.to_dict() | {"file": pkg.files.onnx}}
     extras["counting"] = {"convention": base.count.convention, "baseline": _count_summary(base.count),

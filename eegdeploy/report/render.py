@@ -239,6 +239,14 @@ def to_markdown(result: CompressResult, *, plots: list[str] = ()) -> str:
         for note in plan.get("notes", []):
             parts.append(f"- {md(note)}")
         parts.append("")
+    if extras.get("structure"):
+        st = extras["structure"]
+        rows = [[md(b["name"]), "kept" if b["kept"] else "dropped", f"{b['heads'][0]} -> {b['heads'][1]}",
+                 f"{b['mlp'][0]} -> {b['mlp'][1]}"] for b in st["blocks"]]
+        parts += ["## Transformer structure", "",
+                  f"Embedding width {st['embedding'][0]} -> {st['embedding'][1]}; depth {st['depth'][0]} -> "
+                  f"{st['depth'][1]} blocks.", "",
+                  markdown_table(["block", "", "heads", "MLP width"], rows), ""]
     if extras.get("kg"):
         kg = extras["kg"]
         parts += ["## Knowledge-guided recovery", "",

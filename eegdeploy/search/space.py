@@ -269,6 +269,36 @@ def sort_by_importance(model: nn.Module, space: TransformerSpace, example: torch
     return space
 
 
+def structure(model: nn.Module, plan: PrunePlan, example: torch.Tensor, *,
+              analysis: Analysis | None = None) -> dict[str, Any] | None:
+    """A transformer's shape before and after ``plan``: embedding width, depth, and per block whether it is kept,
+    its heads and its MLP width (each as [before, after]). None for a model without attention-head groups."""
+    analysis = analysis or analyse(model, example)
+    if not has_space(analysis):
+        return None
+    space = build_space(model, example, analysis=analysis)
+
+    def kept(group: str | None, full: int) -> int:
+        return len(plan.keep[group]) if group and group in plan.keep else full
+
+    dropped = set(dropped_block_indices(plan, len(space.blocks)))
+    blocks = [{"name": b.name, "kept": i not in dropped,
+               "heads": [b.heads, 0 if i in dropped else kept(b.heads_group, b.heads)],
+               "mlp": [b.hidden, 0 if i in dropped else kept(b.hidden_group, b.hidden)]}
+              for i, b in enumerate(space.blocks)]
+    width = space.embedding or _stream_width(analysis)
+    return {"embedding": [width, kept(space.embedding_group, width)],
+            "depth": [len(blocks), len(blocks) - len(dropped)], "blocks": blocks}
+
+
+def dropped_block_indices(plan: PrunePlan, n_blocks: int) -> list[int]:
+    """Blocks a plan drops whole (its depth entry, ``depth:<container>``, lists the kept ones)."""
+    for g, keep in plan.keep.items():
+        if g.startswith("depth:") and plan.sizes.get(g) == n_blocks:
+            return [i for i in range(n_blocks) if i not in set(keep)]
+    return []
+
+
 def has_space(analysis: Analysis) -> bool:
     """Whether the model has a transformer search space (prunable attention-head groups)."""
     return any(g.prunable and g.kind == "heads" for g in analysis.groups)

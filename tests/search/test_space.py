@@ -201,3 +201,17 @@ def test_a_cnn_has_no_transformer_space():
     m = nn.Sequential(nn.Conv1d(2, 8, 3), nn.ReLU(), nn.Flatten(), nn.Linear(8 * 6, 2))
     with pytest.raises(ConfigError, match="no prunable attention-head groups"):
         build_space(m, torch.zeros(1, 2, 8))
+
+
+def test_structure_before_and_after(model, space):
+    from eegdeploy.prune.plan import PrunePlan
+    from eegdeploy.search.space import dropped_block_indices, structure
+
+    st = structure(model, space.plan([1, 0, 1, 2, 0]), X)
+    # by hand: embedding 16 -> 10; block 0: 4 -> 1 heads, MLP 32 -> 16; block 1: 4 -> 3 heads, MLP 32 -> 8
+    assert st["embedding"] == [16, 10] and st["depth"] == [2, 2]
+    assert [(b["heads"], b["mlp"], b["kept"]) for b in st["blocks"]] == [([4, 1], [32, 16], True),
+                                                                         ([4, 3], [32, 8], True)]
+    assert dropped_block_indices(PrunePlan("x", 0.5, keep={"depth:blocks": [1]}, sizes={"depth:blocks": 2}), 2) == [0]
+    assert structure(nn.Sequential(nn.Conv1d(2, 4, 3), nn.Flatten(), nn.Linear(24, 2)),
+                     PrunePlan("x", 0.0, keep={}, sizes={}), torch.zeros(1, 2, 8)) is None
