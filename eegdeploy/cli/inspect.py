@@ -43,9 +43,32 @@ def run(args: argparse.Namespace, console) -> int:
         table.add_row(g.name, str(g.size), "yes" if g.prunable else "no", ", ".join(g.producers),
                       f"{100 * share:.1f}%", g.reason or "")
     console.print(table)
+    if analysis.depth or analysis.depth_refused:
+        console.print(_depth_table(analysis, c))
     if space:
         console.print(space, markup=False)
     return 0
+
+
+def _depth_table(analysis, c):
+    """Depth groups (residual blocks that can be dropped whole, --ratio-depth) and adds that are not droppable."""
+    from rich.table import Table
+
+    from eegdeploy.text import safe
+
+    t = Table(title="depth: residual blocks (dropped with --ratio-depth)", title_justify="left")
+    for col in ("group", "blocks", "droppable", "blocks (branches)", "MACs share", "why not"):
+        t.add_column(col, justify="right" if col in ("blocks", "MACs share") else "left")
+    for g in analysis.depth:
+        branches = [br.module for b in analysis.blocks[g.name] for br in b.branches]
+        macs = sum(v for k, v in c.per_layer.items() if any(k == m or k.startswith(m + ".") for m in branches))
+        names = "; ".join(f"{b.name} ({', '.join(br.module[len(b.name) + 1:] or br.module for br in b.branches)})"
+                          for b in analysis.blocks[g.name])
+        t.add_row(safe(g.name), str(g.size), "yes" if g.prunable else "no", safe(names),
+                  f"{100 * macs / max(1, c.macs):.1f}%", safe(g.reason or ""))
+    for where, why in analysis.depth_refused:
+        t.add_row(safe(where), "-", "no", "", "", safe(why))
+    return t
 
 
 def _space(args: argparse.Namespace, module, example, analysis) -> str:

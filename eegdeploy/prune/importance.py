@@ -10,9 +10,15 @@ from eegdeploy.prune.trace import Analysis, ChannelGroup
 
 class Importance:
     """Scores the units of a group; higher means more important. Producers are normalised by their mean score,
-    so a group fed by several layers (a residual block, EEGNet's temporal + depthwise convs) weighs them alike."""
+    so a group fed by several layers (a residual block, EEGNet's temporal + depthwise convs) weighs them alike.
+    A depth group's units are residual blocks, scored by the same per-row norm summed over the weights of the
+    layers each block writes back into the residual stream with (``depth.block_scores``)."""
 
     def __call__(self, analysis: Analysis, group: ChannelGroup) -> torch.Tensor:
+        if group.kind == "depth":  # residual blocks: the norm of the weights each writes back with
+            from eegdeploy.prune.depth import block_scores
+
+            return block_scores(analysis, group, self.row_scores)
         total = torch.zeros(group.size, dtype=torch.float64)
         for name in group.producers:
             rows = analysis.producer_rows(group, name)

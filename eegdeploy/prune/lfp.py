@@ -37,4 +37,5 @@ class LFP(Method):
         analysis = method_analysis(model, example, config)
         imp = L1Importance()
         scores = {g.name: imp(analysis, g) for g in prunable_groups(analysis)}
-        return plan_from_scores(analysis, scores, config.ratio, scope=config.scope, method="lfp")
+        return plan_from_scores(analysis, scores, config.ratio, scope=config.scope, method="lfp",
+                                overrides=config.overrides(analysis))

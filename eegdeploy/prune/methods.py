@@ -40,9 +40,21 @@ class MethodConfig:
     ratio: float = 0.5
     keep: tuple[str, ...] = ()
     include_linear: bool = False
+    # per-dimension overrides of ``ratio`` (None: ``ratio``), by group kind: attention heads, MLP hidden width,
+    # embedding width (the residual stream). Depth is opt-in: ``ratio_depth`` 0 drops no residual block.
+    ratio_heads: float | None = None
+    ratio_mlp: float | None = None
+    ratio_embed: float | None = None
+    ratio_depth: float = 0.0
 
     def __post_init__(self) -> None:
         check_ratio(self.ratio)
+        for name in ("ratio_heads", "ratio_mlp", "ratio_embed"):
+            if getattr(self, name) is not None:
+                check_ratio(getattr(self, name), name)
+        d = self.ratio_depth
+        if isinstance(d, bool) or not isinstance(d, (int, float)) or not 0.0 <= float(d) < 1.0:
+            raise invalid_value("ratio_depth", d, "a number in [0, 1) (0: no residual block dropped)")
         if isinstance(self.keep, str) or not all(isinstance(k, str) for k in self.keep):
             raise invalid_value("keep", self.keep, "a list of module names or re:REGEX patterns")
         object.__setattr__(self, "keep", tuple(self.keep))
@@ -54,8 +66,21 @@ class MethodConfig:
         """Check the method's own options (raise ConfigError); the base fields are already checked."""
 
     def options(self) -> dict[str, Any]:
-        """The method's own options and ``include_linear`` (everything but ratio and keep)."""
+        """The method's own options, ``include_linear`` and the per-dimension ratios (everything but ratio and
+        keep)."""
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in ("ratio", "keep")}
+
+    def kind_ratio(self, kind: str) -> float:
+        """The ratio for groups of ``kind`` (channels | heads | hidden | embedding | depth)."""
+        override = {"heads": self.ratio_heads, "hidden": self.ratio_mlp, "embedding": self.ratio_embed,
+                    "depth": self.ratio_depth}.get(kind)
+        return float(self.ratio if override is None else override)
+
+    def overrides(self, analysis: Analysis) -> dict[str, float]:
+        """Group name -> ratio for the width groups whose kind has its own ratio (the rest use ``ratio``)."""
+        given = {"heads": self.ratio_heads, "hidden": self.ratio_mlp, "embedding": self.ratio_embed}
+        return {g.name: float(given[g.kind]) for g in analysis.groups  # type: ignore[arg-type]
+                if given.get(g.kind) is not None}
 
     def to_dict(self) -> dict[str, Any]:
         return {"method": self.method, "version": self.VERSION, "ratio": float(self.ratio), "keep": list(self.keep),
@@ -80,6 +105,13 @@ class Method:
     config_type: ClassVar[type[MethodConfig]] = MethodConfig
     trains: ClassVar[bool] = False
 
+    @classmethod
+    def depth_importance(cls) -> Any:
+        """How blocks are ranked when ``ratio_depth`` > 0 (the method's filter norm; default L1)."""
+        from eegdeploy.prune.importance import L1Importance
+
+        return L1Importance()
+
     def plan(self, model: nn.Module, config: MethodConfig, *, example: torch.Tensor, splits: Any = None,
              train: Any = None, seed: int = 0) -> PrunePlan:
         """The plan for ``model`` (``config`` is an instance of ``config_type``); methods that train do so in place."""
@@ -101,9 +133,9 @@ def register(name: str) -> Callable[[type[Method]], type[Method]]:
     return deco
 
 
-def check_ratio(ratio: Any) -> None:
+def check_ratio(ratio: Any, name: str = "ratio") -> None:
     if isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or not 0.0 < float(ratio) < 1.0:
-        raise invalid_value("ratio", ratio, "a number in (0, 1)")
+        raise invalid_value(name, ratio, "a number in (0, 1)")
 
 
 def make_config(name: str, ratio: float, *, keep: Sequence[str] = (), **options: Any) -> MethodConfig:
@@ -129,6 +161,33 @@ def prune(model: nn.Module, config: MethodConfig, *, example: torch.Tensor, spli
                           fix=f"use one of: {', '.join(sorted(c.config_type.__name__ for c in METHODS.values()))}")
     plan = cls().plan(model, config, example=example, splits=splits, train=train, seed=seed)
     plan.input_shape = tuple(example.shape[1:])
+    if plan.kind == "structured":
+        add_depth(plan, method_analysis(model, example, config), config.ratio_depth,
+                  cls.depth_importance())
+    return plan
+
+
+def add_depth(plan: PrunePlan, analysis: Analysis, ratio: float, importance: Any = None) -> PrunePlan:
+    """Add the analysis's depth groups to a structured plan: every block kept at ``ratio`` 0, else the
+    lowest-scoring ``ratio`` of each depth group's blocks dropped (at least one kept). Scores come from
+    ``importance`` (an Importance; default L1): the norm of the weights each block writes back with."""
+    from eegdeploy.prune.importance import L1Importance
+
+    imp = importance or L1Importance()
+    for g in analysis.depth:
+        plan.sizes[g.name] = g.size
+        plan.keep[g.name] = list(range(g.size))
+        if ratio <= 0:
+            continue
+        if not g.prunable:
+            plan.notes.append(f"{g.name}: every block kept ({g.reason})")
+            continue
+        k = n_remove(ratio, g.size)
+        order = torch.argsort(imp(analysis, g), stable=True)
+        plan.keep[g.name] = sorted(int(i) for i in order[k:])
+        if k:
+            gone = [analysis.blocks[g.name][int(i)].name for i in order[:k]]
+            plan.notes.append(f"{g.name}: drops {k} of {g.size} blocks ({', '.join(gone)})")
     return plan
 
 
@@ -136,6 +195,8 @@ def prune(model: nn.Module, config: MethodConfig, *, example: torch.Tensor, spli
 OPTION_FLAGS: dict[str, tuple[str, str]] = {
     "scope": ("lfp", "scope"), "sfp_schedule": ("sfp", "schedule"), "sfp_epochs": ("sfp", "epochs"),
     "sparsity": ("nsfp", "sparsity"), "include_linear": ("*", "include_linear"),
+    "ratio_heads": ("*", "ratio_heads"), "ratio_mlp": ("*", "ratio_mlp"), "ratio_embed": ("*", "ratio_embed"),
+    "ratio_depth": ("*", "ratio_depth"),
 }
 
 
@@ -202,12 +263,15 @@ def n_remove(ratio: float, size: int) -> int:
 
 
 def plan_from_scores(analysis: Analysis, scores: dict[str, torch.Tensor], ratio: float, *, scope: str = "layer",
-                     method: str = "lfp", ratios: dict[str, float] | None = None) -> PrunePlan:
+                     method: str = "lfp", ratios: dict[str, float] | None = None,
+                     overrides: dict[str, float] | None = None) -> PrunePlan:
     """Keep the highest-scoring units: per group at ``ratio`` (or ``ratios[group]``), or ranked globally.
 
     Global ranking normalises each group's scores by their mean so layers of different scale compare, removes
-    the lowest ``ratio`` of all prunable units, and keeps at least one unit per group.
+    the lowest ``ratio`` of all prunable units, and keeps at least one unit per group. Groups in ``overrides``
+    (per-dimension ratios: ``MethodConfig.overrides``) are pruned alone at their own ratio in either scope.
     """
+    overrides = overrides or {}
     if scope not in SCOPES:
         raise unknown_name("scope", scope, SCOPES)
     analysis.require_prunable()
@@ -219,13 +283,15 @@ def plan_from_scores(analysis: Analysis, scores: dict[str, torch.Tensor], ratio:
         if not g.prunable:
             plan.notes.append(f"{g.name}: kept whole ({g.reason})")
     prunable = [n for n in scores if groups[n].prunable]
+    alone = prunable if scope == "layer" or ratios is not None else [n for n in prunable if n in overrides]
+    for n in alone:
+        r = ratios.get(n, ratio) if ratios is not None else overrides.get(n, ratio)
+        k = n_remove(r, groups[n].size)
+        order = torch.argsort(scores[n], stable=True)
+        plan.keep[n] = sorted(int(i) for i in order[k:])
     if scope == "layer" or ratios is not None:
-        for n in prunable:
-            r = ratios.get(n, ratio) if ratios is not None else ratio
-            k = n_remove(r, groups[n].size)
-            order = torch.argsort(scores[n], stable=True)
-            plan.keep[n] = sorted(int(i) for i in order[k:])
         return plan
+    prunable = [n for n in prunable if n not in overrides]
     pool = []
     for n in prunable:
         s = scores[n].double()

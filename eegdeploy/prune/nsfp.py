@@ -39,9 +39,12 @@ def _norms(model: nn.Module) -> list[nn.Module]:
 
 
 def bn_global_plan(model: nn.Module, example: torch.Tensor, ratio: float, keep: tuple[str, ...] = (),
-                   include_linear: bool = False) -> PrunePlan:
-    """Global |γ| ranking over every prunable group that has BatchNorm; at least one channel kept per group."""
+                   include_linear: bool = False, config: NSFPConfig | None = None) -> PrunePlan:
+    """Global |γ| ranking over every prunable group that has BatchNorm; at least one channel kept per group.
+    Groups with a per-dimension ratio in ``config`` are ranked alone at that ratio."""
     analysis = method_analysis(model, example, NSFPConfig(ratio, keep=tuple(keep), include_linear=include_linear))
+    overrides = config.overrides(analysis) if config is not None else {}
+    own: dict[str, torch.Tensor] = {}
     imp = BNScaleImportance()
     plan = PrunePlan(method="nsfp", ratio=float(ratio), input_shape=analysis.input_shape)
     scored: dict[str, torch.Tensor] = {}
@@ -55,6 +58,9 @@ def bn_global_plan(model: nn.Module, example: torch.Tensor, ratio: float, keep: 
         if torch.isnan(s).any():
             plan.notes.append(f"{g.name}: kept whole (no BatchNorm to rank)")
             continue
+        if overrides and g.name in overrides:
+            own[g.name] = s
+            continue
         scored[g.name] = s
     pool = sorted((float(v), n, i) for n, s in scored.items() for i, v in enumerate(s))
     budget = n_remove(ratio, len(pool)) if pool else 0
@@ -67,6 +73,10 @@ def bn_global_plan(model: nn.Module, example: torch.Tensor, ratio: float, keep: 
             budget -= 1
     for n in scored:
         plan.keep[n] = [i for i in range(len(scored[n])) if i not in drop[n]]
+    for n, r in (overrides or {}).items():  # per-dimension ratios: that group ranked alone at its own ratio
+        if n in own:
+            order = torch.argsort(own[n], stable=True)
+            plan.keep[n] = sorted(int(i) for i in order[n_remove(r, len(own[n])):])
     return plan
 
 
@@ -87,7 +97,7 @@ class NSFP(Method):
             # sparsity 0 is plain training: the baseline that the penalty is compared against
             callbacks = [BNSparsity(config.sparsity, _norms(model))] if config.sparsity > 0 else []
             epochs = fit(model, splits, train, callbacks=callbacks, seed=seed).epochs_run
-        plan = bn_global_plan(model, example, config.ratio, config.keep, config.include_linear)
+        plan = bn_global_plan(model, example, config.ratio, config.keep, config.include_linear, config)
         plan.notes.append(f"nsfp: sparsity {config.sparsity:g} on BatchNorm scales, {epochs} training epoch{'s' if epochs != 1 else ''}, "
                           "global |gamma| ranking")
         return plan

@@ -99,7 +99,9 @@ class SoftFilterPrune:
     def _plan(self, analysis: Analysis, ratio: float) -> PrunePlan:
         imp = L2Importance()
         scores = {g.name: imp(analysis, g) for g in prunable_groups(analysis)}
-        return plan_from_scores(analysis, scores, ratio, method="sfp")
+        scale = ratio / self.config.ratio  # a ramped schedule scales the per-dimension ratios alike
+        overrides = {g: r * scale for g, r in self.config.overrides(analysis).items()}
+        return plan_from_scores(analysis, scores, ratio, method="sfp", overrides=overrides)
 
     def on_epoch_end(self, model: nn.Module, epoch: int, epochs: int) -> None:
         analysis = method_analysis(model, self.example, self.config)
@@ -112,6 +114,10 @@ class SoftFilterPrune:
 class SFP(Method):
     config_type = SFPConfig
     trains = True
+
+    @classmethod
+    def depth_importance(cls) -> L2Importance:
+        return L2Importance()
 
     def plan(self, model: nn.Module, config: SFPConfig, *, example: torch.Tensor, splits: Any = None,
              train: Any = None, seed: int = 0) -> PrunePlan:

@@ -5,7 +5,9 @@ and buffer axis, which unit each position belongs to. ``apply_masks`` zeroes eve
 removed unit: the filters, biases and norm affine parameters that produce it *and* the consumers' weights that
 read it, so a removed channel cannot influence anything downstream whatever value it carries (an activation
 with f(0) != 0 included). A LayerNorm over channels that lose some gets a hook that normalises over the kept
-ones only, which is what the slim LayerNorm computes. ``slim`` cuts the same positions out of parameters and
+ones only, which is what the slim LayerNorm computes. A plan's depth entries (``depth:<container>``, see
+``depth.py``) drop residual blocks: the masked model multiplies each dropped branch's output by 0, the slim model
+replaces the branch's module by a ``ZeroBranch``. ``slim`` cuts the same positions out of parameters and
 buffers, then rewrites the attributes ``forward`` reads (``out_channels``, ``groups``, ``normalized_shape``,
 head counts...). The invariant ``slim(m, plan)(x) == apply_masks(copy(m), plan)(x)`` holds up to float
 summation order and is checked.
@@ -22,6 +24,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from eegdeploy.errors import ConfigError, ParityError
+from eegdeploy.prune.depth import DEPTH_PREFIX, drop_blocks, dropped_blocks, mask_blocks
 from eegdeploy.prune.plan import PrunePlan
 from eegdeploy.prune.trace import Analysis, analyse
 
@@ -42,6 +45,8 @@ def removed_units(analysis: Analysis, plan: PrunePlan) -> set[int]:
     """Unit roots a structured plan removes; checks the plan against the model."""
     removed: set[int] = set()
     for gname, kept in plan.keep.items():
+        if gname.startswith(DEPTH_PREFIX):  # blocks, not channels: dropped_blocks checks them
+            continue
         g = analysis.group(gname)
         size = plan.sizes.get(gname, g.size)
         if size != g.size:
@@ -148,6 +153,7 @@ def apply_masks(model: nn.Module, plan: PrunePlan, example: torch.Tensor | None 
                 rule.mask_out(m, torch.from_numpy(np.flatnonzero(~keep_out)))
             if keep_in is not None and not keep_in.all():
                 rule.mask_in(m, torch.from_numpy(np.flatnonzero(~keep_in)))
+    mask_blocks(model, dropped_blocks(analysis, plan))
     return model
 
 
@@ -257,8 +263,10 @@ def slim(model: nn.Module, plan: PrunePlan, example: torch.Tensor | None = None,
         return apply_masks(out, plan)
     analysis = analyse(model, x)  # the original's graph (cached from planning); cuts are made by name on the copy
     removed = removed_units(analysis, plan)
+    blocks = dropped_blocks(analysis, plan)
     _cut_tensors(out, _tensor_masks(analysis, removed))
     _fix_attributes(out, analysis, removed)
+    drop_blocks(out, blocks)  # after the cuts: a dropped branch's tensors were cut with the rest, then go
     if verify:
         try:
             verify_slim(model, out, plan, x, analysis=analysis)

@@ -230,7 +230,17 @@ def analyse(model: nn.Module, example: torch.Tensor, *, keep: Sequence[str] = ()
             from eegdeploy.prune.fxwalk import walk
 
             return walk(cap, example[:1], keep)
-        return Walker(cap, model, keep).run(tuple(example.shape[1:]))
+        analysis = Walker(cap, model, keep).run(tuple(example.shape[1:]))
+        from eegdeploy.prune.depth import find_depth
+
+        info = find_depth(cap, model, example[:1], set(analysis.layers))
+        keep_pats = compile_patterns(list(keep))
+        for g in info.groups:
+            hit = next((b for b in g.producers + g.members if matches_any(b, keep_pats)), None)
+            if hit is not None and g.prunable:
+                g.prunable, g.reason = False, f"{hit} matches a keep pattern"
+        analysis.depth, analysis.blocks, analysis.depth_refused = info.groups, info.blocks, info.refused
+        return analysis
     finally:
         for m, k, h in hooks:
             m._forward_hooks[k] = h

@@ -9,6 +9,7 @@ cutting the same positions out of every parameter axis that holds one of its slo
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch.nn as nn
@@ -62,7 +63,7 @@ class ChannelGroup:
     prunable: bool
     reason: str = ""
     units: list[int] = field(default_factory=list)  # unit roots, in the first producer's channel order
-    kind: str = "channels"  # channels | heads | hidden | embedding
+    kind: str = "channels"  # channels | heads | hidden | embedding | depth (units are residual blocks)
 
 
 @dataclass
@@ -85,9 +86,14 @@ class Analysis:
     params: dict[str, dict[int, np.ndarray]] = field(default_factory=dict)  # fqn -> axis -> slots
     fixups: list[Fixup] = field(default_factory=list)
     capture: str = "export"  # export | fx
+    # depth (prune/depth.py): groups of kind "depth" named "depth:<container>", whose units are residual blocks
+    # (``blocks[name]``, in forward order); adds that are not provably droppable branches, with the reason
+    depth: list[ChannelGroup] = field(default_factory=list)
+    blocks: dict[str, list[Any]] = field(default_factory=dict)
+    depth_refused: list[tuple[str, str]] = field(default_factory=list)
 
     def group(self, name: str) -> ChannelGroup:
-        for g in self.groups:
+        for g in [*self.groups, *self.depth]:
             if g.name == name:
                 return g
         from eegdeploy.errors import ConfigError

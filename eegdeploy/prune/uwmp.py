@@ -22,6 +22,17 @@ from eegdeploy.prune.trace import analyse
 class UWMPConfig(MethodConfig):
     """Weights of conv layers (and of linear layers with ``include_linear``) below one global |w| threshold."""
 
+    def validate(self) -> None:
+        given = [n for n in ("ratio_heads", "ratio_mlp", "ratio_embed") if getattr(self, n) is not None]
+        if self.ratio_depth:
+            given.append("ratio_depth")
+        if given:
+            from eegdeploy.errors import ConfigError
+
+            flags = ", ".join("--" + n.replace("_", "-") for n in given)
+            raise ConfigError(f"{flags} need a structured method: uwmp zeroes single weights, it removes no "
+                              "heads, widths or blocks", fix="use --method lfp, sfp or nsfp, or drop " + flags)
+
 
 @register("uwmp")
 class UWMP(Method):

@@ -39,7 +39,9 @@ def test_every_method_config_round_trips_through_to_dict(name):
                "uwmp": {}}[name]
     cfg = make_config(name, 0.3, keep=("c1",), include_linear=True, **options)
     d = cfg.to_dict()
-    assert d == {"method": name, "version": 1, "ratio": 0.3, "keep": ["c1"], "include_linear": True, **options}
+    dims = {"ratio_heads": None, "ratio_mlp": None, "ratio_embed": None, "ratio_depth": 0.0}  # defaults: --ratio
+    assert d == {"method": name, "version": 1, "ratio": 0.3, "keep": ["c1"], "include_linear": True, **dims,
+                 **options}
     assert MethodConfig.from_dict(d) == cfg and type(MethodConfig.from_dict(d)) is type(cfg)
 
 

@@ -83,9 +83,9 @@ def _randomise(model):
                 m.bias.uniform_(-0.5, 0.5)
 
 
-def _slim_vs_masked(model, x, ratio):
+def _slim_vs_masked(model, x, ratio, ratio_depth=0.0):
     model.eval()
-    plan = prune(model, LFPConfig(ratio), example=x[:1])
+    plan = prune(model, LFPConfig(ratio, ratio_depth=ratio_depth), example=x[:1])
     small = slim(model, plan, x[:1])
     masked = apply_masks(copy.deepcopy(model), plan, x[:1])
     with torch.no_grad():
@@ -135,18 +135,22 @@ def test_masked_layernorm_ignores_removed_channels():
 
 @settings(max_examples=10, deadline=None, derandomize=True)
 @given(heads=st.integers(1, 4), dim_head=st.integers(1, 4), dim=st.integers(2, 9), hidden=st.integers(2, 12),
-       depth=st.integers(1, 2), pre_norm=st.booleans(), fused=st.booleans(), sdpa=st.booleans(),
-       ratio=st.floats(0.1, 0.9))
+       depth=st.integers(1, 3), pre_norm=st.booleans(), fused=st.booleans(), sdpa=st.booleans(),
+       ratio=st.floats(0.1, 0.9), ratio_depth=st.sampled_from([0.0, 0.5]))
 def test_property_random_transformer_blocks_slim_equals_masked(heads, dim_head, dim, hidden, depth, pre_norm, fused,
-                                                               sdpa, ratio):
+                                                               sdpa, ratio, ratio_depth):
     torch.manual_seed(0)
     model = TinyViT(dim=dim, heads=heads, dim_head=dim_head, hidden=hidden, depth=depth, pre_norm=pre_norm,
                     fused=fused, sdpa=sdpa).eval()
     _randomise(model)
     x = torch.randn(3, 5, 6)
-    plan, small, diff = _slim_vs_masked(model, x, ratio)
+    plan, small, diff = _slim_vs_masked(model, x, ratio, ratio_depth)
     assert diff <= 1e-5
     assert small(x).shape == (3, 3)
+    # depth: whole blocks dropped (floor of ratio_depth x depth, one kept), their branches no longer run
+    dropped = depth - len(plan.keep["depth:blocks"])
+    assert dropped == (int(ratio_depth * depth) if depth > 1 else 0)
+    assert sum(type(m).__name__ == "ZeroBranch" for m in small.modules()) == 2 * dropped
 
 
 def test_head_of_size_one_rewrites_the_head_count():
