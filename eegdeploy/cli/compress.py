@@ -27,7 +27,19 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     add_data_args(p)
     p.add_argument("--method", default="lfp", help=f"one of {', '.join(METHOD_NAMES)}: lfp (L1 filter), sfp (soft "
                    "filter), nsfp (network slimming), uwmp (unstructured magnitude); default lfp")
-    p.add_argument("--ratio", type=float, default=0.5, help="fraction of channels (or weights, for uwmp) to remove, in (0, 1)")
+    p.add_argument("--ratio", type=float, default=0.5,
+                   help="fraction of channels (or weights, for uwmp) to remove, in (0, 1): every width dimension "
+                        "(conv filters, attention heads, MLP width, embedding width) unless overridden below")
+    d = p.add_argument_group("per-dimension ratios (transformers; structured methods)")
+    d.add_argument("--ratio-heads", type=float, default=None, help="fraction of attention heads to remove "
+                   "(default: --ratio)")
+    d.add_argument("--ratio-mlp", type=float, default=None, help="fraction of MLP hidden width to remove "
+                   "(default: --ratio)")
+    d.add_argument("--ratio-embed", type=float, default=None, help="fraction of the embedding width (the residual "
+                   "stream) to remove (default: --ratio)")
+    d.add_argument("--ratio-depth", type=float, default=None, help="fraction of residual blocks to drop whole, in "
+                   "[0, 1); opt-in: default 0, no block dropped whatever --ratio is ('eegdeploy inspect' lists the "
+                   "droppable blocks)")
     p.add_argument("--recover", default="finetune",
                    help=f"one of {', '.join(RECOVERIES)}: finetune inherits the pruned weights, scratch "
                         "re-initialises them, distill inherits them and learns from the unpruned baseline as teacher, "
