@@ -17,7 +17,7 @@ import signal
 import tempfile
 import threading
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 
 from eegdeploy.errors import OutputError
 
@@ -225,9 +225,13 @@ class Staging:
             raise
         return self
 
-    def commit(self) -> list[Path]:
+    def commit(self, replaces: Iterable[str] = ()) -> list[Path]:
         """Move every staged file into ``out`` (each by an atomic rename, with Ctrl-C/SIGTERM held meanwhile,
-        so an interruption lands before the first rename or after the last)."""
+        so an interruption lands before the first rename or after the last).
+
+        ``replaces``: file names (relative to ``out``) this kind of run may write. One left in ``out`` by an
+        earlier run that this run did not write is removed, so the folder never mixes files of two runs (a stale
+        slim.pt beside a new report)."""
         ensure_writable_dir(self.out)
         moved = []
         with signals_deferred():
@@ -237,6 +241,10 @@ class Staging:
                     dest.parent.mkdir(parents=True, exist_ok=True)
                     os.replace(src, dest)
                     moved.append(dest)
+            for name in replaces:
+                old = self.out / name
+                if old not in moved and (old.is_file() or old.is_symlink()):
+                    old.unlink()
         self.committed = moved
         self.done = True
         return moved

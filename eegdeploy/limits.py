@@ -25,6 +25,7 @@ MAX_FLOPS_PER_SAMPLE = 20_000_000_000  # 20 GFLOP per sample (EEG CNNs need < 1)
 MAX_BATCH_ELEMENTS = 1 << 26  # values in one benchmark input batch (256 MB float32)
 MAX_GRAPH_NODES = 20_000  # nodes in a slim.pt graph
 MAX_NESTING = 64  # nesting depth of JSON / TOML / stored arguments
+MAX_ITEMS = 1 << 19  # values visited in the nested structure of one model file (lists, dicts, numbers, strings)
 MAX_ZIP_BYTES = 4 << 30  # uncompressed bytes of all members of one .pt / .npz
 MAX_ZIP_RATIO = 100  # uncompressed / compressed for a compressed member past 16 MB
 MAX_ZIP_MEMBERS = 100_000
@@ -38,6 +39,7 @@ LIMITS: dict[str, tuple[object, str]] = {
     "MAX_BATCH_ELEMENTS": (MAX_BATCH_ELEMENTS, "values in one input batch that `bench` allocates"),
     "MAX_GRAPH_NODES": (MAX_GRAPH_NODES, "nodes in a slim.pt graph"),
     "MAX_NESTING": (MAX_NESTING, "nesting depth of JSON, TOML and stored arguments"),
+    "MAX_ITEMS": (MAX_ITEMS, "values in the nested structure of a checkpoint or slim.pt (shared lists counted per use)"),
     "MAX_ZIP_BYTES": (MAX_ZIP_BYTES, "uncompressed bytes of all members of a .pt or .npz"),
     "MAX_ZIP_RATIO": (MAX_ZIP_RATIO, "compression ratio of a compressed .pt/.npz member larger than 16 MB"),
     "MAX_PICKLE_ARRAY_BYTES": (MAX_PICKLE_ARRAY_BYTES, "bytes of the arrays in one DEAP .dat file"),
@@ -88,12 +90,18 @@ def clean_name(name: str) -> str:
     return clean(name)[:80]
 
 
-def nesting_depth(obj: Any, limit: int = MAX_NESTING) -> int:
-    """Depth of nested lists/tuples/dicts, stopping (and returning limit + 1) past ``limit``; iterative."""
+def nesting_depth(obj: Any, limit: int = MAX_NESTING, max_items: int = MAX_ITEMS) -> int:
+    """Depth of nested lists/tuples/dicts, stopping (and returning limit + 1) past ``limit``, or once ``max_items``
+    values were visited (a pickle memo can share one list at every level: a few KB that fan out into 4096^k paths);
+    iterative."""
     stack = [(obj, 1)]
     deepest = 0
+    seen = 0
     while stack:
         o, d = stack.pop()
+        seen += 1
+        if seen > max_items:
+            return limit + 1
         if isinstance(o, (list, tuple, dict)):
             if d > limit:
                 return limit + 1

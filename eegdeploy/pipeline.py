@@ -39,6 +39,9 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["RECOVERIES", "CompressConfig", "PruneStage", "SlimStage", "ModelFigures", "compress", "parity_inputs",
            "measure", "plan_stage", "slim_stage", "recover_stage", "export_stage", "bench_stage"]
 
+# files a compress run writes only sometimes: one an earlier run left in --out is removed when this run writes none
+REPLACED = ("slim.pt", "slim.int8.onnx")
+
 
 @dataclass(frozen=True)
 class CompressConfig:
@@ -146,6 +149,7 @@ class ExportStage:
     baseline: ExportResult
     slim: PackageResult
     portable_skipped: str | None = None  # why slim.pt was not written (slim.onnx still carries the model)
+    portable_kind: str | None = None  # "fx" or "aten" (eegdeploy.models.portable.write_portable)
 
 
 class _Clock:
@@ -263,7 +267,7 @@ def export_stage(baseline: nn.Module, small: nn.Module, folder: Path, bundle: Bu
     """baseline.onnx (the user's model as given) and the slim package: slim.onnx, test vectors, slim.pt, and
     slim.int8.onnx when asked for and worth keeping."""
     from eegdeploy.export import ExportConfig, PackageConfig, PackageFiles, export_onnx, export_package
-    from eegdeploy.models.portable import save_portable
+    from eegdeploy.models.portable import write_portable
 
     xcfg = ExportConfig(tolerance=config.tolerance, max_accuracy_drop=config.int8_max_drop)
     check_np = checks.numpy()
@@ -282,10 +286,10 @@ def export_stage(baseline: nn.Module, small: nn.Module, folder: Path, bundle: Bu
                          vectors=vectors if len(vectors) else check_np[:8], calibration=splits.train.X[:128],
                          test=splits.test if len(splits.test) else None)
     try:
-        save_portable(small, example, folder / "slim.pt", meta=portable_meta)
-    except UnsupportedLayerError as err:  # a forward torch.fx cannot trace: the verified ONNX file is the deliverable
+        _, kind = write_portable(small, example, folder / "slim.pt", meta=portable_meta)
+    except UnsupportedLayerError as err:  # an op outside the slim.pt whitelists: the verified ONNX file is the deliverable
         return ExportStage(base, pkg, portable_skipped=str(err))
-    return ExportStage(base, pkg)
+    return ExportStage(base, pkg, portable_kind=kind)
 
 
 def bench_stage(baseline: nn.Module, small: nn.Module, folder: Path, exported: ExportStage, config: CompressConfig,
@@ -360,7 +364,7 @@ def compress(bundle: Bundle, splits: Splits, config: CompressConfig, out_dir: Pa
             _write_reports(result, out, bundle, exported.slim)
         result.timings_s = dict(clock.timings)
         write_json(out / "report.json", result.to_dict())  # again, now with the report stage's time
-        result.extras["files"] = [p.relative_to(staging.out).as_posix() for p in staging.commit()]
+        result.extras["files"] = [p.relative_to(staging.out).as_posix() for p in staging.commit(replaces=REPLACED)]
     return result
 
 
@@ -375,6 +379,8 @@ def _result(bundle: Bundle, splits: Splits, config: CompressConfig, recipe: Trai
     epochs = recipe.epochs if config.recover != "none" else 0
     notes = [n for lat in latency.values() for n in lat.notes]
     extras: dict[str, Any] = {"notes": notes, "training": {}}
+    if exported.portable_kind:
+        extras["slim_pt_kind"] = exported.portable_kind
     if exported.portable_skipped:
         extras["slim_pt_skipped"] = exported.portable_skipped
         notes.append(f"slim.pt not written ({exported.portable_skipped}); slim.onnx and test-vectors.npz carry the "

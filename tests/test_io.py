@@ -55,3 +55,17 @@ def test_output_path_is_a_file(tmp_path) -> None:
     with pytest.raises(OutputError, match="is not a folder"):
         with Staging(f):
             pass
+
+
+def test_commit_removes_only_the_replaced_files_this_run_did_not_write(tmp_path):
+    out = tmp_path / "run"
+    out.mkdir()
+    for name, text in (("slim.pt", "old model"), ("slim.int8.onnx", "old int8"), ("mine.txt", "user")):
+        (out / name).write_text(text)
+    with Staging(out) as stage:
+        (stage.path / "slim.int8.onnx").write_text("new int8")
+        (stage.path / "report.json").write_text("{}")
+        moved = stage.commit(replaces=("slim.pt", "slim.int8.onnx"))
+    assert sorted(p.name for p in out.iterdir()) == ["mine.txt", "report.json", "slim.int8.onnx"]
+    assert (out / "slim.int8.onnx").read_text() == "new int8" and (out / "mine.txt").read_text() == "user"
+    assert sorted(p.name for p in moved) == ["report.json", "slim.int8.onnx"]

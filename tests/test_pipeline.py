@@ -124,18 +124,49 @@ def test_report_names_the_pruned_layers(tmp_path):
 
 
 @pytest.mark.slow
-def test_a_transformer_compresses_end_to_end_and_says_why_slim_pt_is_missing(tmp_path):
-    # torcheeg's ViT reads x.shape and calls einops in forward: torch.export captures it for slimming, but the
-    # fx-based slim.pt writer cannot trace it, so the run delivers the verified ONNX package and says so
+def test_a_transformer_compresses_end_to_end_with_an_aten_slim_pt(tmp_path):
+    # torcheeg's ViT reads x.shape and calls einops in forward: torch.fx cannot trace it, so slim.pt holds its
+    # torch.export graph of whitelisted ATen ops (batch dynamic), which reloads equal to the slim model
     from dataclasses import replace
+
+    import torch
+
+    from eegdeploy.models import load_model
 
     prof = load_profile("vit-deap")
     prof = replace(prof, arch_kwargs={**prof.arch_kwargs, "depth": 1, "head_channels": 8, "mlp_channels": 16})
     cfg = CompressConfig(batches=(1,), iters=2, warmup=1, runtimes=("ort-cpu",), recover="none", rewrite=False)
     out = tmp_path / "vit"
     r = compress(bundle_from_profile(prof, seed=0), _splits(prof.input.shape, n=24), cfg, out, train=TRAIN).to_dict()
-    assert "cannot trace ViT" in r["extras"]["slim_pt_skipped"]
-    assert any(n.startswith("slim.pt not written") for n in r["extras"]["notes"])
-    assert not (out / "slim.pt").exists() and (out / "slim.onnx").is_file()
+    assert "slim_pt_skipped" not in r["extras"] and r["extras"]["slim_pt_kind"] == "aten"
+    assert not any(n.startswith("slim.pt not written") for n in r["extras"]["notes"])
     assert r["slim"]["macs"] < r["baseline"]["macs"]
     assert r["parity"]["slim_vs_pruned_max_abs"] <= 1e-5 and r["parity"]["onnx_vs_torch_max_abs"] <= 1e-4
+    slim = load_model(out / "slim.pt").module
+    vectors = np.load(out / "test-vectors.npz")  # inputs and outputs of the slim model, written from slim.onnx's run
+    for batch in (1, 8):
+        x = torch.from_numpy(vectors["inputs"][:batch])
+        with torch.no_grad():
+            assert float((slim(x) - torch.from_numpy(vectors["outputs"][:batch])).abs().max()) <= 1e-4
+
+
+@pytest.mark.slow
+def test_a_stale_slim_pt_does_not_survive_a_run_that_writes_none(tmp_path, monkeypatch):
+    import eegdeploy.models.portable as portable
+    from eegdeploy.errors import UnsupportedLayerError
+
+    first = _run("eegnet-bci", tmp_path, recover="none", rewrite=False)
+    folder = tmp_path / "eegnet-bci-lfp-none"
+    assert (folder / "slim.pt").is_file() and first.extras["slim_pt_kind"] == "fx"
+    (folder / "notes.txt").write_text("the user's own file")
+
+    def refuse(*a, **k):
+        raise UnsupportedLayerError("operation aten.fft_rfft.default at graph node fft_rfft is outside the slim.pt "
+                                    "whitelist of ATen operations")
+
+    monkeypatch.setattr(portable, "write_portable", refuse)
+    second = _run("eegnet-bci", tmp_path, recover="none", rewrite=False).to_dict()
+    assert "aten.fft_rfft.default" in second["extras"]["slim_pt_skipped"]
+    assert not (folder / "slim.pt").exists()  # the first run's slim.pt would describe another model
+    assert "slim.pt" not in second["extras"]["files"]
+    assert (folder / "notes.txt").read_text() == "the user's own file"  # only files compress writes are replaced

@@ -30,7 +30,7 @@ import torch.nn as nn
 from eegdeploy.config import InputSpec, Profile, load_profile
 from eegdeploy.errors import CheckpointError, ConfigError
 from eegdeploy.io import atomic_path
-from eegdeploy.limits import MAX_NESTING, check_zip, nesting_depth
+from eegdeploy.limits import MAX_ITEMS, MAX_NESTING, check_zip, nesting_depth
 from eegdeploy.models.budget import check_sample_shape, guard_layers
 from eegdeploy.models.bundle import Bundle
 from eegdeploy.models.zoo import build_model, check_input, make_plain
@@ -215,7 +215,8 @@ def load_model(
 
     where = f"checkpoint {str(path)!r}"
     if isinstance(obj, Mapping) and nesting_depth(obj) > MAX_NESTING:
-        raise CheckpointError(f"{where} nests deeper than {MAX_NESTING} levels", fix="give a file written by eegdeploy")
+        raise CheckpointError(f"{where} nests deeper than {MAX_NESTING} levels or holds more than {MAX_ITEMS:,} "
+                              "values", fix="give a file written by eegdeploy")
     if isinstance(obj, Mapping) and obj.get("format") == CHECKPOINT_FORMAT:
         try:
             spec = InputSpec.from_dict(obj["input"])

@@ -32,7 +32,8 @@ from eegdeploy.io import atomic_path
 from eegdeploy.limits import MAX_GRAPH_NODES, MAX_NESTING, MAX_PARAMS, over
 from eegdeploy.text import clean
 
-__all__ = ["PORTABLE_FORMAT", "PortableModule", "from_portable", "load_portable", "save_portable", "to_portable"]
+__all__ = ["PORTABLE_FORMAT", "PortableModule", "from_portable", "load_portable", "save_portable", "to_portable",
+           "write_portable"]
 
 PORTABLE_FORMAT = "eegdeploy-portable"
 VERSION = 1
@@ -528,6 +529,10 @@ def from_portable(obj: Mapping[str, Any]) -> nn.Module:
     Every layer is first built on the ``meta`` device (no memory), its parameter count checked against
     ``MAX_PARAMS`` and its tensors' shapes against the file's; only then are real tensors allocated, each no larger
     than a tensor the file actually holds."""
+    if obj.get("format") == PORTABLE_FORMAT and obj.get("kind") == "aten":
+        from eegdeploy.models.aten import from_aten
+
+        return from_aten(obj)
     try:
         if obj.get("format") != PORTABLE_FORMAT or not isinstance(obj.get("version"), int) or obj["version"] > VERSION:
             raise CheckpointError("not an eegdeploy portable model (or a newer version)", fix="upgrade eegdeploy")
@@ -573,33 +578,61 @@ def from_portable(obj: Mapping[str, Any]) -> nn.Module:
 
 def save_portable(module: nn.Module, example: torch.Tensor | None, path: str | Path, *,
                   meta: Mapping[str, Any] | None = None, verify: bool = True, tolerance: float = 1e-6) -> Path:
-    """Write ``module`` as a portable slim.pt (atomically).
+    """Write ``module`` as a portable slim.pt (atomically); see ``write_portable``."""
+    return write_portable(module, example, path, meta=meta, verify=verify, tolerance=tolerance)[0]
+
+
+def write_portable(module: nn.Module, example: torch.Tensor | None, path: str | Path, *,
+                   meta: Mapping[str, Any] | None = None, verify: bool = True,
+                   tolerance: float = 1e-6) -> tuple[Path, str]:
+    """Write ``module`` as a portable slim.pt (atomically); returns (path, kind): ``"fx"`` (torch.nn layers and
+    steps traced by torch.fx) or, when torch.fx cannot trace ``forward`` and an ``example`` is given, ``"aten"``
+    (the torch.export graph of whitelisted ATen operations, ``eegdeploy.models.aten``; batch dynamic).
 
     The description is always rebuilt once before writing (a layer that cannot be rebuilt is an
     UnsupportedLayerError, not a broken file); with ``verify`` and an ``example``, the rebuilt module must also
-    reproduce ``module``'s outputs on a random input of the example's shape within ``tolerance``.
+    reproduce ``module``'s outputs on random inputs within ``tolerance``: of the example's shape, or of batch 1 and
+    5 for an ATen graph with a dynamic batch.
     """
-    obj = to_portable(module, meta=meta)
     try:
-        back = from_portable(obj)
+        obj = to_portable(module, meta=meta)
+        back = _rebuilt(module, obj)
+    except UnsupportedLayerError:
+        if example is None:
+            raise
+        # torch.fx cannot trace it (einops, len(), getattr, custom layers): store its torch.export ATen graph
+        from eegdeploy.models.aten import to_aten
+
+        obj = to_aten(module, example, meta=meta)
+        back = _rebuilt(module, obj)
+    if verify and example is not None:
+        shapes = [tuple(example.shape)]
+        if obj.get("kind") == "aten" and obj["input"]["shape"][0] is None:  # dynamic batch: check two batches
+            shapes = [(1, *example.shape[1:]), (5, *example.shape[1:])]
+        was = module.training
+        try:
+            for shape in shapes:
+                x = torch.randn(shape, generator=torch.Generator().manual_seed(0)).to(example.dtype)
+                with torch.no_grad():
+                    diff = _max_diff(back(x), module.eval()(x))
+                if not diff <= tolerance:
+                    raise ParityError(f"slim.pt reloads with outputs {diff:.3g} away from the model at input shape "
+                                      f"{list(shape)} (tolerance {tolerance:g})",
+                                      fix="check that forward is deterministic in eval mode (no dropout), or ship "
+                                          "the ONNX file instead")
+        finally:
+            module.train(was)
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
+    return Path(path), str(obj.get("kind", "fx"))
+
+
+def _rebuilt(module: nn.Module, obj: Mapping[str, Any]) -> nn.Module:
+    try:
+        return from_portable(obj)
     except CheckpointError as err:
         raise UnsupportedLayerError(f"{type(module).__name__} cannot be rebuilt from slim.pt ({err})",
                                     fix=_FIX) from None
-    if verify and example is not None:
-        x = torch.randn(tuple(example.shape), generator=torch.Generator().manual_seed(0))
-        was = module.training
-        try:
-            with torch.no_grad():
-                diff = _max_diff(back(x), module.eval()(x))
-        finally:
-            module.train(was)
-        if not diff <= tolerance:
-            raise ParityError(f"slim.pt reloads with outputs {diff:.3g} away from the model (tolerance {tolerance:g})",
-                              fix="check that forward is deterministic in eval mode (no dropout), or ship the ONNX "
-                                  "file instead")
-    with atomic_path(path) as tmp:
-        torch.save(obj, tmp)
-    return Path(path)
 
 
 def _max_diff(a: Any, b: Any) -> float:

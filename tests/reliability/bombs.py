@@ -161,3 +161,59 @@ def deep_json(tmp: Path) -> Path:
     """A bench JSON nesting 100000 lists deep."""
     (tmp / "deep.json").write_text("[" * 100000 + "]" * 100000)
     return tmp / "deep.json"
+
+
+def aten_slim(tmp: Path, name: str = "slim.pt", edit=None) -> Path:
+    """A valid ATen-kind slim.pt written by hand (no torch.export): y = linear(relu(x), w, b), input [B, 6]; ``edit``
+    turns it into a crafted file."""
+    import torch
+
+    obj = {"format": "eegdeploy-portable", "version": 2, "kind": "aten",
+           "input": {"shape": [None, 6], "dtype": "float32"},
+           "graph": [{"op": "input", "name": "x", "target": "0", "args": {"tuple": []}, "kwargs": {"dict": {}}},
+                     {"op": "tensor", "name": "w", "target": "params:fc.weight", "args": {"tuple": []},
+                      "kwargs": {"dict": {}}},
+                     {"op": "tensor", "name": "b", "target": "params:fc.bias", "args": {"tuple": []},
+                      "kwargs": {"dict": {}}},
+                     {"op": "call", "name": "h", "target": "aten.relu.default", "args": {"tuple": [{"node": "x"}]},
+                      "kwargs": {"dict": {}}},
+                     {"op": "call", "name": "y", "target": "aten.linear.default",
+                      "args": {"tuple": [{"node": "h"}, {"node": "w"}, {"node": "b"}]}, "kwargs": {"dict": {}}},
+                     {"op": "output", "name": "output", "target": "output", "args": {"tuple": [{"node": "y"}]},
+                      "kwargs": {"dict": {}}}],
+           "params": {"fc.weight": torch.ones(2, 6) / 6, "fc.bias": torch.tensor([0.5, -0.5])}, "buffers": {},
+           "constants": {}, "meta": {"input": {"shape": [6]}, "class_names": ["a", "b"]}}
+    if edit is not None:
+        edit(obj)
+    torch.save(obj, tmp / name)
+    return tmp / name
+
+
+def slim_aten_repeat_bomb(tmp: Path) -> Path:
+    """ATen slim.pt (2 KB) whose relu step is replaced by repeat(x, [60000, 60000]): 2.2e10 values per sample."""
+    def edit(obj):
+        obj["graph"][3].update(target="aten.repeat.default", args={"tuple": [{"node": "x"}, [60000, 60000]]})
+    return aten_slim(tmp, edit=edit)
+
+
+def slim_aten_fanout_bomb(tmp: Path) -> Path:
+    """ATen slim.pt (a few KB) whose arguments share one list 4096 times at each of 8 levels: 4096^8 paths to walk."""
+    def edit(obj):
+        shared: list = [0]
+        for _ in range(8):
+            shared = [shared] * 4096
+        obj["graph"][3]["kwargs"] = {"dict": {"inplace": shared}}
+    return aten_slim(tmp, edit=edit)
+
+
+def slim_aten_op(tmp: Path, target: str = "__import__('pathlib').Path('PWNED').write_text('ran')") -> Path:
+    """ATen slim.pt whose relu step names ``target`` (Python code by default) instead of a whitelisted op."""
+    return aten_slim(tmp, edit=lambda obj: obj["graph"][3].update(target=target))
+
+
+def slim_aten_path(tmp: Path) -> Path:
+    """ATen slim.pt whose tensor names are paths outside the model."""
+    def edit(obj):
+        obj["params"]["../../PWNED"] = obj["params"].pop("fc.weight")
+        obj["graph"][1]["target"] = "params:../../PWNED"
+    return aten_slim(tmp, edit=edit)

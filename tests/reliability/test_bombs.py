@@ -24,6 +24,8 @@ prof = load_profile("eegnet-deap")
 calls = {
     "slim_layer": lambda p: load_model(p),
     "slim_repeat": lambda p: load_model(p),
+    "slim_aten_repeat": lambda p: load_model(p),
+    "slim_aten_fanout": lambda p: load_model(p),
     "pt_zip": lambda p: load_model(p, profile="ccnn-deap"),
     "npz": lambda p: load_data(p, prof, seed=0),
     "npz_header": lambda p: load_data(p, prof, seed=0),
@@ -45,13 +47,15 @@ out["maxrss_kib"] = int([l.split()[1] for l in open("/proc/self/status") if l.st
 print(json.dumps(out))
 '''
 
-EXPECT = {"slim_layer": "parameter count", "slim_repeat": "activation", "pt_zip": "expands", "npz": "expands",
+EXPECT = {"slim_layer": "parameter count", "slim_repeat": "activation", "slim_aten_repeat": "activation",
+          "slim_aten_fanout": "holds more than", "pt_zip": "expands", "npz": "expands",
           "npz_header": "declares shape", "deap": "not a numeric array", "onnx": "input sample size",
           "toml": "nests deeper"}
 
 
 def test_every_size_bomb_is_refused_under_500_mb(tmp_path):
-    makers = {"slim_layer": bombs.slim_layer_bomb, "slim_repeat": bombs.slim_repeat_bomb, "pt_zip": bombs.pt_zip_bomb,
+    makers = {"slim_layer": bombs.slim_layer_bomb, "slim_repeat": bombs.slim_repeat_bomb,
+              "slim_aten_repeat": bombs.slim_aten_repeat_bomb, "slim_aten_fanout": bombs.slim_aten_fanout_bomb, "pt_zip": bombs.pt_zip_bomb,
               "npz": bombs.npz_bomb, "npz_header": bombs.npz_header_bomb, "deap": bombs.deap_memo_bomb,
               "onnx": bombs.onnx_dims_bomb, "toml": bombs.deep_toml}
     files = {}

@@ -104,6 +104,33 @@ def slim_obj() -> dict:
                                             "profile": "tiny"})
 
 
+class TinyAten(nn.Module):
+    """Stored as an ATen graph: conv, BatchNorm, LayerNorm, einsum (an equation string), tanh-GELU (a keyword
+    string), attention, shape unpacking."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv1d(2, 4, 3, padding=1)
+        self.bn = nn.BatchNorm1d(4)
+        self.norm = nn.LayerNorm(8)
+        self.fc = nn.Linear(4, 2)
+
+    def forward(self, x):
+        b, c, t = x.shape
+        h = self.norm(self.bn(self.conv(x)))
+        a = torch.einsum("bct,bdt->bcd", h, h).softmax(-1)
+        h = nn.functional.gelu(nn.functional.scaled_dot_product_attention(h, h, a @ h), approximate="tanh")
+        return self.fc(h.reshape(b, 4, t).mean(-1))
+
+
+@pytest.fixture(scope="module")
+def aten_obj() -> dict:
+    from eegdeploy.models.aten import to_aten
+
+    return to_aten(TinyAten().eval(), torch.zeros(1, 2, 8), meta={"input": {"shape": [2, 8]}, "class_names": ["a", "b"],
+                                                                  "profile": "tiny"})
+
+
 @pytest.fixture(scope="module")
 def ckpt_obj(tmp_path_factory) -> dict:
     p = save_checkpoint(bundle_from_profile(load_profile("eegnet-deap"), seed=0),
@@ -156,6 +183,23 @@ def test_every_string_of_a_slim_pt_is_inert(evil_module, slim_obj, data):
 
 @SETTINGS
 @given(data=st.data())
+def test_every_string_of_an_aten_slim_pt_is_inert(evil_module, aten_obj, data):
+    sites = string_sites({k: v for k, v in aten_obj.items() if k not in ("params", "buffers", "constants")})
+    assert {"aten.einsum.default", "bct,bdt->bcd", "tanh", "float32"} <= {
+        _at(aten_obj, s[1]) for s in sites if s[0] == "value"}
+    site = data.draw(st.sampled_from(sites), label="site")
+    payload = data.draw(st.sampled_from(payloads(str(evil_module / SENTINEL))), label="payload")
+    _check(evil_module, aten_obj, site, payload, _run_slim)
+
+
+def _at(obj: Any, path: tuple) -> Any:
+    for p in path:
+        obj = obj[p]
+    return obj
+
+
+@SETTINGS
+@given(data=st.data())
 def test_every_string_of_a_checkpoint_is_inert(evil_module, ckpt_obj, data):
     sites = string_sites({k: v for k, v in ckpt_obj.items() if k != "state_dict"})
     site = data.draw(st.sampled_from(sites), label="site")
@@ -172,6 +216,17 @@ def test_every_node_target_and_name_with_every_code_payload(evil_module, slim_ob
     for site in sites:
         for payload in payloads(str(evil_module / SENTINEL))[:9]:
             _check(evil_module, slim_obj, site, payload, _run_slim)
+
+
+@pytest.mark.slow
+def test_every_aten_step_target_and_string_argument_with_every_code_payload(evil_module, aten_obj):
+    """Exhaustive over the ATen graph's op names and string arguments, with each payload that is code."""
+    sites = [s for s in string_sites({"graph": aten_obj["graph"]}) if s[0] == "value"
+             and (s[1][-1] == "target" or "args" in s[1] or "kwargs" in s[1])]
+    assert len(sites) >= 20
+    for site in sites:
+        for payload in payloads(str(evil_module / SENTINEL))[:9]:
+            _check(evil_module, aten_obj, site, payload, _run_slim)
 
 
 def test_arch_and_profile_fields_with_every_payload(evil_module, ckpt_obj):

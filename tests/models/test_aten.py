@@ -1,0 +1,223 @@
+"""slim.pt of the ATen kind: models torch.fx cannot trace, stored as their torch.export graph and interpreted."""
+
+import math
+
+import pytest
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from eegdeploy.errors import CheckpointError, InputError
+from eegdeploy.models import load_model
+from eegdeploy.models.aten import ATEN_OPS, AtenModule, from_aten, to_aten
+from eegdeploy.models.portable import PortableModule, from_portable, load_portable, save_portable, write_portable
+
+einops = pytest.importorskip("einops")
+
+
+class TinyViT(nn.Module):
+    """ViT-like: einops patches, a class token, a learned position embedding, fused qkv with a ``heads`` attribute
+    read in forward, scaled dot-product attention, pre-norm MLP; x.shape unpacking torch.fx cannot trace."""
+
+    def __init__(self, dim: int = 8, heads: int = 2) -> None:
+        super().__init__()
+        self.heads = heads
+        self.patch = nn.Linear(2 * 4, dim)
+        self.cls = nn.Parameter(torch.randn(1, 1, dim))
+        self.pos = nn.Parameter(torch.randn(1, 5, dim))
+        self.norm1 = nn.LayerNorm(dim)
+        self.qkv = nn.Linear(dim, 3 * dim, bias=False)
+        self.out = nn.Linear(dim, dim)
+        self.norm2 = nn.LayerNorm(dim)
+        self.mlp = nn.Sequential(nn.Linear(dim, 16), nn.GELU(), nn.Dropout(0.5), nn.Linear(16, dim))
+        self.head = nn.Linear(dim, 3)
+
+    def forward(self, x):
+        x = einops.rearrange(x, "b c (n p) -> b n (c p)", p=4)
+        b, n, _ = x.shape
+        x = torch.cat([self.cls.expand(b, -1, -1), self.patch(x)], dim=1) + self.pos[:, :n + 1]
+        q, k, v = self.qkv(self.norm1(x)).chunk(3, dim=-1)
+        q, k, v = (einops.rearrange(t, "b n (h d) -> b h n d", h=self.heads) for t in (q, k, v))
+        a = F.scaled_dot_product_attention(q, k, v)
+        x = x + self.out(einops.rearrange(a, "b h n d -> b n (h d)"))
+        x = x + self.mlp(self.norm2(x))
+        return self.head(x[:, 0])
+
+
+class LenGetattr(nn.Module):
+    """len() of a tensor, getattr of blocks by name, shape arithmetic: torch.fx stops at each of them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.block0 = nn.Conv1d(3, 4, 3, padding=1)
+        self.block1 = nn.Conv1d(4, 4, 3, padding=1)
+        self.bn = nn.BatchNorm1d(4)
+        self.fc = nn.Linear(4 * 5, 2)
+
+    def forward(self, x):
+        n = len(x)
+        for i in range(2):
+            x = torch.relu(getattr(self, f"block{i}")(x))
+        x = F.max_pool1d(self.bn(x), 2)
+        return self.fc(x.reshape(n, x.shape[1] * x.shape[2]))
+
+
+def _eval(m: nn.Module) -> nn.Module:
+    torch.manual_seed(0)
+    m = m.eval()
+    if hasattr(m, "bn"):
+        m.bn.running_mean.uniform_(-1, 1)
+        m.bn.running_var.uniform_(0.5, 2)
+    return m
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("make, shape", [(TinyViT, (2, 16)), (LenGetattr, (3, 10))], ids=["einops-vit", "len-getattr"])
+def test_untraceable_models_get_an_aten_slim_pt_equal_at_batch_1_and_16(make, shape, tmp_path):
+    model = _eval(make())
+    with pytest.raises(Exception):  # the reason this kind exists: torch.fx cannot trace these
+        torch.fx.symbolic_trace(model)
+    path, kind = write_portable(model, torch.randn(1, *shape), tmp_path / "slim.pt", meta={"input": {"shape": list(shape)}})
+    assert kind == "aten"
+    obj = torch.load(path, weights_only=True)
+    assert obj["kind"] == "aten" and obj["input"] == {"shape": [None, *shape], "dtype": "float32"}
+    assert all(n["target"] in ATEN_OPS for n in obj["graph"] if n["op"] == "call")
+    back = load_portable(path)
+    assert type(back) is AtenModule
+    for batch in (1, 16):
+        x = torch.randn(batch, *shape)
+        with torch.no_grad():
+            assert (back(x) - model(x)).abs().max().item() <= 1e-6
+    bundle = load_model(path)
+    assert bundle.arch == "portable" and bundle.input.shape == shape
+
+
+@pytest.fixture(scope="module")
+def vit_obj() -> dict:
+    return to_aten(_eval(TinyViT()), torch.randn(1, 2, 16), meta={"input": {"shape": [2, 16]}})
+
+
+def test_a_wrong_input_shape_is_one_clear_line(vit_obj):
+    back = from_aten(vit_obj)
+    with pytest.raises(InputError, match=r"takes inputs of shape \(B, 2, 16\), got \[2, 2, 12\]"):
+        back(torch.randn(2, 2, 12))
+
+
+def test_parameters_train(vit_obj):
+    model = _eval(TinyViT())
+    back = from_aten(vit_obj)
+    params = dict(back.named_parameters())
+    # the file's tensors keep their module paths and stay trainable parameters
+    assert set(params) == {n for n, _ in model.named_parameters()}
+    assert all(isinstance(p, nn.Parameter) and p.requires_grad for p in params.values())
+    x, y = torch.randn(8, 2, 16), torch.tensor([0, 1, 2, 0, 1, 2, 0, 1])
+    back.train()
+    opt = torch.optim.SGD(back.parameters(), lr=0.1)
+    before = F.cross_entropy(back(x), y).item()
+    for _ in range(5):
+        opt.zero_grad()
+        F.cross_entropy(back(x), y).backward()
+        opt.step()
+    assert F.cross_entropy(back(x), y).item() < before
+    assert back.qkv.weight.grad is not None
+
+
+def test_fx_traceable_models_keep_the_fx_kind(tmp_path):
+    _, kind = write_portable(nn.Sequential(nn.Linear(3, 2)).eval(), torch.randn(1, 3), tmp_path / "a.pt")
+    assert kind == "fx" and type(load_portable(tmp_path / "a.pt")) is PortableModule
+
+
+def test_an_op_outside_the_whitelist_is_named_at_save_and_nothing_is_written(tmp_path):
+    from eegdeploy.errors import UnsupportedLayerError
+
+    class Spectral(nn.Module):
+        def forward(self, x):
+            return torch.fft.rfft(x).abs()[..., : len(x[0])]
+
+    with pytest.raises(UnsupportedLayerError, match=r"operation aten\.fft_rfft\.default at graph node fft_rfft is outside the slim.pt whitelist"):
+        save_portable(Spectral(), torch.randn(1, 4, 8), tmp_path / "s.pt")
+    assert list(tmp_path.iterdir()) == []
+
+
+def _edited(obj: dict, edit) -> dict:
+    import copy
+
+    o = copy.deepcopy(obj)
+    edit(o)
+    return o
+
+
+def _call(o: dict, target: str) -> dict:
+    return next(n for n in o["graph"] if n["op"] == "call" and n["target"] == target)
+
+
+@pytest.mark.parametrize("edit, words", [
+    (lambda o: _call(o, "aten.linear.default").__setitem__("target", "aten.empty_strided.default"),
+     "not in the whitelist of ATen operations"),
+    (lambda o: _call(o, "aten.linear.default").__setitem__("target", "builtins.exec"), "not in the whitelist"),
+    (lambda o: _call(o, "aten.linear.default").__setitem__("target", "aten.add_.Tensor"), "not in the whitelist"),
+    (lambda o: _call(o, "aten.linear.default").__setitem__("target", "torch.load"), "not in the whitelist"),
+    (lambda o: o["params"].__setitem__("../../etc/passwd", torch.zeros(1)), "not a plain attribute path"),
+    (lambda o: o["params"].__setitem__("__class__", torch.zeros(1)), "not a plain attribute path"),
+    (lambda o: o["graph"][0].__setitem__("target", "params:../../x"), "undeclared tensor"),
+    (lambda o: _call(o, "aten.linear.default").__setitem__("args", {"tuple": [{"code": "os.system('x')"}]}),
+     "unknown kind"),
+    (lambda o: _call(o, "aten.linear.default")["kwargs"]["dict"].__setitem__("__globals__", 1), "not allowed"),
+    (lambda o: o["graph"][-2].__setitem__("args", {"tuple": [{"dtype": "os.system"}]}), "outside the whitelist"),
+    (lambda o: o["params"].__setitem__("big", torch.zeros(1, dtype=torch.complex64)), "outside the whitelist"),
+    (lambda o: o["input"].__setitem__("shape", "/etc/passwd"), "malformed input"),
+    (lambda o: o.__setitem__("graph", o["graph"][:1]), "one output step"),
+], ids=["aten-op", "builtin", "inplace", "torch-load", "param-path", "param-dunder", "tensor-ref-path", "arg-kind",
+        "kwarg-dunder", "dtype", "tensor-dtype", "input-path", "no-output"])
+def test_crafted_aten_files_are_refused_at_load(vit_obj, edit, words):
+    with pytest.raises(CheckpointError, match=words):
+        from_portable(_edited(vit_obj, edit))
+
+
+def test_a_declared_input_past_the_budget_is_refused_at_load(vit_obj):
+    from eegdeploy.limits import BudgetError
+
+    with pytest.raises(BudgetError, match="input sample size .* over the limit"):
+        from_portable(_edited(vit_obj, lambda o: o["input"].__setitem__("shape", [None, 1 << 20, 1 << 20])))
+
+
+def _repeat_bomb(o: dict) -> None:
+    n = _call(o, "aten.view.default")  # the first step on the input (B, 2, 16)
+    n["args"] = {"tuple": [n["args"]["tuple"][0], [1, 60000, 60000]]}
+    n["target"] = "aten.repeat.default"  # (2 * 60000) x (16 * 60000) values per sample (460 GB at float32)
+
+
+@pytest.mark.parametrize("edit, words", [
+    (_repeat_bomb, r"an activation \(values per sample\) is 115,200,000,000, over the limit"),
+    (lambda o: _call(o, "aten.linear.default")["args"]["tuple"].__setitem__(0, {"tuple": []}), "cannot run on input"),
+], ids=["repeat-bomb", "bad-args"])
+def test_size_bombs_and_broken_graphs_fail_before_any_real_computation(vit_obj, edit, words):
+    back = from_portable(_edited(vit_obj, edit))
+    with pytest.raises(InputError, match=words):  # CheckpointError, or BudgetError for a size
+        back(torch.randn(2, 2, 16))
+
+
+def test_a_nested_structure_bomb_is_refused_quickly(vit_obj):
+    import time
+
+    shared: list = [0]
+    for _ in range(12):  # one list shared 12 levels deep: 4096^12 paths, a few KB in a pickle
+        shared = [shared] * 4096
+    t = time.perf_counter()
+    with pytest.raises(CheckpointError, match="argument values|too deeply"):
+        from_portable(_edited(vit_obj, lambda o: _call(o, "aten.linear.default")["kwargs"]["dict"].__setitem__(
+            "bias", shared)))
+    assert time.perf_counter() - t < 30  # bounded work (the total is counted), not a hang
+    deep: list = [0]
+    for _ in range(200):
+        deep = [deep]
+    with pytest.raises(CheckpointError, match="too deeply"):
+        from_portable(_edited(vit_obj, lambda o: _call(o, "aten.linear.default")["kwargs"]["dict"].__setitem__(
+            "bias", deep)))
+
+
+def test_the_whitelist_is_finite_and_names_only_aten_and_size_arithmetic():
+    assert 100 < len(ATEN_OPS) < 400
+    assert all(k.startswith("aten.") or k.startswith("operator.") for k in ATEN_OPS)
+    assert not any(k.endswith("_.Tensor") or "_." in k.split(".")[1][-2:] for k in ATEN_OPS)  # no in-place ops
+    assert math.isfinite(len(ATEN_OPS))
