@@ -36,6 +36,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--include-linear", action="store_true", default=None,
                    help="every method: also prune hidden linear layers on flattened features (default: conv filters "
                         "and conv weights only, as the papers define the methods)")
+    g.add_argument("--ratio-heads", type=float, help="structured methods: fraction of attention heads to remove "
+                   "(default: the cell's ratio)")
+    g.add_argument("--ratio-mlp", type=float, help="structured methods: fraction of MLP width to remove")
+    g.add_argument("--ratio-embed", type=float, help="structured methods: fraction of embedding width to remove")
+    g.add_argument("--ratio-depth", type=float, help="structured methods: fraction of residual blocks to drop "
+                   "whole (opt-in, default 0)")
     p.set_defaults(run=run)
 
 

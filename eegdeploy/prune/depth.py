@@ -313,6 +313,16 @@ def find_depth(cap: Captured, model: nn.Module, example: torch.Tensor, layer_nam
             info.refused.append((st[-1] if st and st[-1] else add.name, why))
     if not found:
         return info
+    # a residual inside a branch (nested) goes with its outer branch: only the outermost are units
+    outer = [b for b, _ in found]
+    for br, _ in list(found):
+        host = next((o for o in outer if o is not br and any(br.module.startswith(m + ".") for m in (o.module, *o.feeds))),
+                    None)
+        if host is not None:
+            info.refused.append((br.module, f"inside the branch {host.module} (dropped with it)"))
+            found = [(b, a) for b, a in found if b is not br]
+    if not found:
+        return info
     bad = _runtime_ok(model, example, [m for b, _ in found for m in (b.module, *b.feeds)])
     layers: dict[str, list[Branch]] = {}
     containers: dict[str, list[str]] = {}

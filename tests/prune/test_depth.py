@@ -69,6 +69,7 @@ def test_weakest_block_is_dropped_and_slim_equals_masked_equals_the_forward_with
     assert _dims(small) == _dims(model) - gone
 
 
+@pytest.mark.slow
 def test_depth_and_widths_together_slim_equal_masked():
     torch.manual_seed(1)
     model = TinyViT(depth=4, heads=4, dim_head=2, hidden=8).eval()
@@ -288,3 +289,49 @@ def test_property_random_stacks_drop_blocks_exactly(depth, ratio_depth, pre_norm
             assert float((small(x) - _skip_block_forward(model, x, set(dropped))).abs().max()) <= 1e-5
         masked = apply_masks(copy.deepcopy(model), plan, x[:1])
         assert float((small(x) - masked(x)).abs().max()) <= 1e-5
+
+
+def test_slim_with_dropped_blocks_round_trips_through_slim_pt(tmp_path):
+    """ZeroBranch is plain ops (a multiply by a zero buffer) and nn.Identity a whitelisted layer: slim.pt reloads
+    as a PortableModule without the class and computes the same."""
+    from eegdeploy.models.portable import load_portable, save_portable
+
+    torch.manual_seed(0)
+    model = TinyViT(depth=3, fused=False).eval()
+    x = torch.randn(2, 5, 6)
+    plan = prune(model, LFPConfig(0.5, ratio_depth=0.5), example=x[:1])
+    small = slim(model, plan, x[:1])
+    save_portable(small, x[:1], tmp_path / "slim.pt")
+    again = load_portable(tmp_path / "slim.pt")
+    assert type(again).__name__ == "PortableModule"
+    with torch.no_grad():
+        assert torch.equal(again(x), small(x))
+
+
+def test_a_residual_inside_a_branch_goes_with_its_outer_branch():
+    class Inner(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.f = nn.Sequential(nn.Linear(6, 6), nn.ReLU())
+
+        def forward(self, x):
+            return x + self.f(x)
+
+    class Outer(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.inner = nn.Sequential(Inner(), nn.Linear(6, 6))
+
+        def forward(self, x):
+            return x + self.inner(x)
+
+    model = nn.Sequential(nn.Linear(3, 6), *[Outer() for _ in range(3)], nn.Linear(6, 2)).eval()
+    a = analyse(model, torch.randn(1, 3))
+    assert [br.module for b in a.blocks["depth:(root)"] for br in b.branches] == ["1.inner", "2.inner", "3.inner"]
+    assert sum("dropped with it" in why for _, why in a.depth_refused) == 3
+    plan = prune(model, LFPConfig(0.01, ratio_depth=0.67, include_linear=True), example=torch.randn(1, 3))
+    small = slim(model, plan, torch.randn(1, 3))
+    x = torch.randn(5, 3)
+    kept = plan.keep["depth:(root)"]
+    with torch.no_grad():
+        assert float((small(x) - model[4](model[1 + kept[0]](model[0](x)))).abs().max()) <= 1e-5
