@@ -41,7 +41,7 @@ from eegdeploy.errors import ConfigError, DataError
 __all__ = ["GENERATOR_VERSION", "BANDS_HZ", "RealisticConfig", "Recording", "band_de", "cache_dir", "electrode_positions",
            "load_realistic", "parse_realistic", "simulate_subject"]
 
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 FS = 128.0
 ALPHA_AMP, BETA_AMP, GAMMA_AMP = 0.5, 0.3, 0.12  # rhythm amplitudes relative to the unit-variance 1/f background
 N_SOURCES = 16
@@ -97,8 +97,10 @@ def parse_realistic(spec: str) -> RealisticConfig:
             else:
                 values[key] = int(raw) if types[key] == "int" else float(raw)
         except ValueError:
-            raise ConfigError(f"synthetic:realistic {key}={raw!r} is not a valid {types[key]}",
-                              fix=f"give {key} a {types[key]} value") from None
+            what = {"int": ("a whole number", "20"), "float": ("a number", "0.8"),
+                    "bool": ("on or off", "off")}.get(str(types[key]), (str(types[key]), ""))
+            raise ConfigError(f"synthetic:realistic {key}={raw!r} is not {what[0]}",
+                              fix=f"e.g. synthetic:realistic:{key}={what[1]}") from None
     return RealisticConfig(**values)  # type: ignore[arg-type]
 
 
@@ -151,13 +153,22 @@ def _lead_field(elec: np.ndarray, src: np.ndarray, width: float = 0.45) -> np.nd
 
 def _shaped(rng: np.random.Generator, shape: tuple[int, ...], psd: np.ndarray, n: int) -> np.ndarray:
     """float32 Gaussian noise whose power spectrum is ``psd`` (broadcast over ``shape`` + [freqs]); the variance
-    of each series is about ``psd.sum(-1)`` (so a psd normalised to sum 1 gives unit variance)."""
+    of each series is about ``psd.sum(-1)`` (so a psd normalised to sum 1 gives unit variance).
+
+    Random coefficients are drawn only for the bins where some series has power (a narrow alpha bump needs about a
+    tenth of them): the Gaussian draws are most of the generator's cost."""
     from scipy import fft
 
-    spec = rng.standard_normal((*shape, 2, n // 2 + 1), dtype=np.float32)
-    spec = spec[..., 0, :] + np.complex64(1j) * spec[..., 1, :]
-    spec *= np.sqrt(np.asarray(psd, dtype=np.float32)) * np.float32(n / 2)
-    return fft.irfft(spec, n=n, axis=-1)
+    psd = np.asarray(psd, dtype=np.float32)
+    amp = np.sqrt(psd)
+    flat = amp.reshape(-1, amp.shape[-1]).max(axis=0)
+    live = np.flatnonzero(flat > 1e-6 * flat.max())  # bins below this carry < 1e-12 of the peak power
+    lo, hi = (int(live[0]), int(live[-1]) + 1) if len(live) else (0, 0)
+    spec = np.zeros((*shape, n // 2 + 1), dtype=np.complex64)
+    draws = rng.standard_normal((*shape, 2, hi - lo), dtype=np.float32)
+    spec[..., lo:hi] = draws[..., 0, :] + np.complex64(1j) * draws[..., 1, :]
+    spec *= amp * np.float32(n / 2)
+    return fft.irfft(spec, n=n, axis=-1).astype(np.float32, copy=False)
 
 
 def _norm(p: np.ndarray) -> np.ndarray:
@@ -207,8 +218,8 @@ def simulate_subject(subject: int, cfg: RealisticConfig = RealisticConfig(), *, 
     faa_map = frontal * np.tanh(4 * x)  # <0 left, >0 right
     temporal = np.clip(np.abs(x) - 0.5, 0, None) / 0.5 * (z < 0.6)
     sign = lambda: -1.0 if rng.random() < FLIP else 1.0  # noqa: E731 - a minority shows the opposite effect
-    k_faa = cfg.faa * np.exp(0.5 * rng.standard_normal()) * sign()
-    k_gamma = cfg.gamma * np.exp(0.5 * rng.standard_normal()) * sign()
+    k_faa = cfg.faa * np.exp(np.clip(0.5 * rng.standard_normal(), -1, 1)) * sign()  # per-subject size, at most e x
+    k_gamma = cfg.gamma * np.exp(np.clip(0.5 * rng.standard_normal(), -1, 1)) * sign()
     left = rng.uniform(0.0, 1.0)  # how much of the gamma effect sits over the left (vs right) temporal sites
     temporal = temporal * np.where(x < 0, 2 * left, 2 * (1 - left))
     bias = 0.6 * rng.standard_normal()  # subjects rate on their own scale: some call most clips pleasant
@@ -232,7 +243,7 @@ def simulate_subject(subject: int, cfg: RealisticConfig = RealisticConfig(), *, 
     p_bg = _norm(ff ** -slope)
     p_beta = _norm(_bump(f, beta_f + rng.standard_normal((n_tr, 1, 1)), 3.0))
     p_gamma = _norm(_bump(f, 40.0, 6.0))
-    lv = latent[:, None]
+    lv = np.tanh(latent)[:, None]  # the EEG effect saturates: an extreme rating does not mean an extreme spectrum
     g_gain = GAMMA_AMP * np.exp(k_gamma * lv * temporal)  # [trials, sources]
     psd = (state_broad[..., None] ** 2 * p_bg + (BETA_AMP * beta_amp)[None, :, None] ** 2 * p_beta
            + g_gain[..., None] ** 2 * p_gamma)
@@ -300,18 +311,38 @@ def _cache_key(cfg: RealisticConfig, profile: Profile, seed: int) -> str:
 BANDS_HZ: tuple[tuple[float, float], ...] = ((4, 8), (8, 14), (14, 31), (31, 49))  # torcheeg's theta..gamma
 
 
-def band_de(windows: np.ndarray, fs: float = FS, bands=BANDS_HZ, order: int = 5) -> np.ndarray:
-    """Differential entropy per band of each window, as torcheeg's ``BandDifferentialEntropy`` computes it:
-    an order-5 Butterworth band-pass run causally over the window alone, then 0.5 * log(2 pi e var).
-    [..., time] -> [..., bands]."""
+def _band_kernels(n: int, fs: float, bands, order: int) -> np.ndarray:
+    """[bands, n, n]: for each band, the matrix K with ``x @ K`` = the band-pass filter run causally from rest over
+    an n-sample window, minus that output's mean (so the variance is a row's mean square). A causal IIR filter
+    started from rest is linear in the window, and its first n outputs depend only on the first n samples of its
+    impulse response, so this is exact, not an approximation."""
     from scipy.signal import butter, sosfilt
 
     out = []
     for lo, hi in bands:
         sos = butter(order, [lo / (fs / 2), min(hi, fs / 2 - 1) / (fs / 2)], btype="band", output="sos")
-        band = sosfilt(sos, windows, axis=-1)
-        out.append(0.5 * np.log(2 * np.pi * np.e * band.var(axis=-1) + 1e-12))
-    return np.stack(out, axis=-1)
+        h = sosfilt(sos, np.eye(1, n)[0])  # impulse response, first n samples
+        idx = np.arange(n)
+        lag = idx[None, :] - idx[:, None]  # output j takes input i with weight h[j - i]
+        k = np.where(lag >= 0, h[np.clip(lag, 0, None)], 0.0)
+        out.append(k - k.mean(axis=1, keepdims=True))
+    return np.stack(out)
+
+
+def band_de(windows: np.ndarray, fs: float = FS, bands=BANDS_HZ, order: int = 5) -> np.ndarray:
+    """Differential entropy per band of each window, as torcheeg's ``BandDifferentialEntropy`` computes it:
+    an order-5 Butterworth band-pass run causally over the window alone, then 0.5 * log(2 pi e var).
+    [..., time] -> [..., bands]. Computed as one matrix product per band (see ``_band_kernels``), in float64."""
+    n = windows.shape[-1]
+    kernels = _band_kernels(n, fs, tuple(bands), order)
+    flat = np.asarray(windows, dtype=np.float64).reshape(-1, n)
+    out = np.empty((flat.shape[0], len(kernels)))
+    step = 8192  # rows per product: bounds the temporary to 8192 x n doubles
+    for b, k in enumerate(kernels):
+        for i in range(0, flat.shape[0], step):
+            y = flat[i:i + step] @ k
+            out[i:i + step, b] = np.einsum("ij,ij->i", y, y) / n
+    return (0.5 * np.log(2 * np.pi * np.e * out + 1e-12)).reshape(*windows.shape[:-1], len(kernels))
 
 
 def _subject_inputs(s: int, cfg: RealisticConfig, profile: Profile, seed: int
@@ -325,7 +356,7 @@ def _subject_inputs(s: int, cfg: RealisticConfig, profile: Profile, seed: int
         bands = int(profile.input.shape[0])
         win = int(FS)
         n_win = eeg.shape[-1] // win
-        w = eeg[..., : n_win * win].reshape(n_tr, eeg.shape[1], n_win, win).astype(np.float64)
+        w = eeg[..., : n_win * win].reshape(n_tr, eeg.shape[1], n_win, win)
         de = band_de(w, FS, BANDS_HZ[:bands])  # trials, ch, windows, bands
         grid = GRIDS.get(profile.input.grid or "deap", DEAP_GRID)
         X = np.zeros((n_tr, n_win, bands, 9, 9), dtype=np.float32)
@@ -338,32 +369,46 @@ def _subject_inputs(s: int, cfg: RealisticConfig, profile: Profile, seed: int
         idx = [names.index(x.upper()) for x in profile.input.electrodes]
         T = int(profile.input.shape[-1])
         n_win = eeg.shape[-1] // T
-        sel = eeg[:, idx].astype(np.float64)
-        sel = (sel - sel.mean(axis=-1, keepdims=True)) / (sel.std(axis=-1, keepdims=True) + 1e-8)
+        sel = eeg[:, idx]
+        mean = sel.mean(axis=-1, keepdims=True, dtype=np.float64)
+        std = sel.std(axis=-1, keepdims=True, dtype=np.float64)
         X = sel[..., : n_win * T].reshape(n_tr, len(idx), n_win, T).transpose(0, 2, 1, 3)
-        X = X.reshape(n_tr * n_win, 1, len(idx), T).astype(np.float32)
+        X = ((X - mean[:, None].astype(np.float32)) / (std[:, None] + 1e-8).astype(np.float32))
+        X = np.ascontiguousarray(X, dtype=np.float32).reshape(n_tr * n_win, 1, len(idx), T)
     return X, np.repeat(y_trial, n_win), np.repeat(np.arange(n_tr), n_win)
 
 
 def _features(cfg: RealisticConfig, profile: Profile, seed: int, workers: int
               ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    if workers > 1 and cfg.subjects > 1:
-        from concurrent.futures import ProcessPoolExecutor
+    """Every subject's inputs, written into one preallocated array as they arrive (no concatenated copy: a
+    DEAP-sized raw set is over 1 GB). Subjects are independent and seeded alone, so 1 or N processes give the same
+    arrays."""
+    from contextlib import ExitStack
 
-        with ProcessPoolExecutor(max_workers=min(workers, cfg.subjects)) as pool:
-            parts = list(pool.map(_subject_inputs, range(cfg.subjects), [cfg] * cfg.subjects,
-                                  [profile] * cfg.subjects, [seed] * cfg.subjects))
-    else:
-        parts = [_subject_inputs(s, cfg, profile, seed) for s in range(cfg.subjects)]
-    X = np.concatenate([p[0] for p in parts])
-    y = np.concatenate([p[1] for p in parts]).astype(np.int64)
-    g = np.concatenate([np.full(len(p[1]), s) for s, p in enumerate(parts)]).astype(np.int64)
-    t = np.concatenate([s * 1000 + p[2] for s, p in enumerate(parts)]).astype(np.int64)
+    subjects = range(cfg.subjects)
+    with ExitStack() as stack:
+        if workers > 1 and cfg.subjects > 1:
+            from concurrent.futures import ProcessPoolExecutor
+
+            pool = stack.enter_context(ProcessPoolExecutor(max_workers=min(workers, cfg.subjects)))
+            parts = pool.map(_subject_inputs, subjects, [cfg] * cfg.subjects, [profile] * cfg.subjects,
+                             [seed] * cfg.subjects)
+        else:
+            parts = (_subject_inputs(s, cfg, profile, seed) for s in subjects)
+        X = y = g = t = None
+        for s, (xs, ys, ts) in enumerate(parts):
+            m = len(ys)
+            if X is None:
+                X = np.empty((cfg.subjects * m, *xs.shape[1:]), dtype=np.float32)
+                y, g, t = (np.empty(cfg.subjects * m, dtype=np.int64) for _ in range(3))
+            X[s * m:(s + 1) * m], y[s * m:(s + 1) * m] = xs, ys
+            g[s * m:(s + 1) * m], t[s * m:(s + 1) * m] = s, s * 1000 + ts
     if tuple(profile.input.layout)[-2:] == ("grid_row", "grid_col"):
         # z-score each occupied grid cell and band over the set, as the profile's preprocessing says
-        occupied = X.std(axis=0) > 0
-        X = np.where(occupied[None], (X - X.mean(axis=0, keepdims=True)) / (X.std(axis=0, keepdims=True) + 1e-8), 0)
-    return X.astype(np.float32), y, g, t
+        mean, std = X.mean(axis=0, dtype=np.float64), X.std(axis=0, dtype=np.float64)
+        occupied = std > 0
+        X = np.where(occupied[None], (X - mean.astype(np.float32)) / (std + 1e-8).astype(np.float32), 0)
+    return X.astype(np.float32, copy=False), y, g, t
 
 
 def load_realistic(profile: Profile, cfg: RealisticConfig = RealisticConfig(), *, seed: int = 0,
