@@ -115,9 +115,11 @@ def run_cell(spec: dict[str, Any], cell: dict[str, Any]) -> dict[str, Any]:
     profile = cell_profile(spec, bundle)
     splits = cell_splits(spec, c.fold, profile)
     options = (spec.get("method_options") or {}).get(c.method, {})
+    # spec "runtimes" / "rewrite": an accuracy-only sweep can time ort-cpu alone and skip the timed ONNX rewrites
     cfg = CompressConfig(method=c.method, ratio=c.ratio, recover=c.recover, epochs=spec["epochs"], seed=spec["seed"],
                          iters=spec["iters"], batches=tuple(spec["batches"]), warmup=2, method_options=options,
-                         kg=spec.get("kg"))
+                         kg=spec.get("kg"), runtimes=tuple(spec.get("runtimes") or CompressConfig.runtimes),
+                         rewrite=bool(spec.get("rewrite", True)))
     out = Path(spec["out"]) / "cells" / c.id
     try:
         r = compress(bundle, splits, cfg, out, train=profile.train).to_dict()

@@ -43,9 +43,9 @@ __all__ = ["GENERATOR_VERSION", "BANDS_HZ", "RealisticConfig", "Recording", "ban
 
 GENERATOR_VERSION = 2
 FS = 128.0
-ALPHA_AMP, BETA_AMP, GAMMA_AMP = 0.5, 0.3, 0.12  # rhythm amplitudes relative to the unit-variance 1/f background
+ALPHA_AMP, BETA_AMP, GAMMA_AMP = 1.0, 0.3, 0.3  # rhythm amplitudes relative to the unit-variance 1/f background
 N_SOURCES = 16
-FLIP = 0.2  # share of subjects whose valence effects have the opposite sign
+FLIP = 0.1  # share of subjects whose valence effects have the opposite sign
 BASELINE_S = 3  # DEAP trials start with a 3 s pre-trial baseline, which the feature pipeline drops
 
 

@@ -367,6 +367,22 @@ ROWS: list[Row] = [
 ]
 
 
+def _realistic(spec: str) -> Callable[[Path], list[str]]:
+    """``train --data synthetic:realistic:SPEC``: the options are checked before any data is generated."""
+    return lambda t: ["train", "--profile", "eegnet-deap", "--data", f"synthetic:realistic:{spec}", "--out",
+                      str(t / "out" / "m.pt")]
+
+
+ROWS += [  # synthetic:realistic options (issue 19)
+    Row("realistic-zero-subjects", "`--data synthetic:realistic:subjects=0`", _realistic("subjects=0"),
+        "subjects=0 is not a positive integer"),
+    Row("realistic-unknown-option", "`--data synthetic:realistic:` with an unknown option (`colour=red`)",
+        _realistic("colour=red"), "option 'colour=red' is not key=value with a known key"),
+    Row("realistic-bad-value", "`--data synthetic:realistic:` with a value of the wrong type (`trials=many`)",
+        _realistic("trials=many"), "trials='many' is not a whole number"),
+]
+
+
 def _save_branchy(tmp: Path) -> Path:
     import torch
 
