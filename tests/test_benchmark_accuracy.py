@@ -31,3 +31,15 @@ def test_markdown_names_the_setting_and_labels_quick(monkeypatch):
     assert "| ccnn-deap | FLOPs | 71.5 ± 1.0 | −75.0% | lfp 0.5 finetune: 71.2 ± 2.0 %" in text
     assert "| ccnn-deap | params | 71.5 ± 1.0 | −90.0% | uwmp 0.9 finetune" in text
     assert "| eegnet-deap | FLOPs | 71.5 ± 1.0 | none within 0.5 points | best accuracy 70.0 ± 2.0 (lfp 0.9" in text
+
+
+def test_seventy_five_names_the_setting_or_the_best_that_held():
+    from benchmarks.accuracy import seventy_five
+
+    res = {"ccnn-deap": {"table": {"rows": ROWS}}}  # lfp 0.5: FLOPs -75.0 %, -0.3 points: holds
+    assert seventy_five(res).startswith("**≥ 75 % fewer FLOPs within 0.5 points of the baseline:** ccnn-deap lfp "
+                                        "0.5 finetune (FLOPs −75.0%, Δ -0.3 points)")
+    low = [_row("lfp", 0.3, 0.715, 0.715, 0.51, 0.5), ROWS[1]]  # -51 % holds, -98 % does not
+    text = seventy_five({"eegnet-deap": {"table": {"rows": low}}})
+    assert text.startswith("**No setting with ≥ 75 % fewer FLOPs held accuracy within 0.5 points.**")
+    assert "eegnet-deap lfp 0.3 finetune (FLOPs −51.0%)" in text

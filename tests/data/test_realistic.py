@@ -222,19 +222,25 @@ def test_cross_subject_loses_accuracy():
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["eegnet-deap", "tsception-deap", "ccnn-deap"])
 def test_baseline_accuracy_is_realistic(name):
-    """A baseline trained with the profile's recipe on held-out trials lands near 65-80%, not 95%.
+    """A baseline trained with the profile's recipe on held-out trials lands in 65-80%, not 95%.
 
-    Same data and split as `python -m benchmarks.accuracy --quick` (8 subjects x 30 trials); 144 test windows from
-    about 36 trials carry several points of noise, so the bounds are "roughly": measured eegnet 68.8%, tsception
-    75.9%, ccnn 61.1% (CCNN's 6.2M parameters overfit 672 windows; on 8 x 40 trials x 8 s it reached 77.3%)."""
+    Same data and split as `python -m benchmarks.accuracy --quick` (8 subjects x 40 trials; 8 s per trial for the
+    1 s models, 12 s for TSCeption's 4 s windows); docs/data.md lists the measured figures."""
     from eegdeploy.models import bundle_from_profile
     from eegdeploy.recover import evaluate, fit
 
-    seconds = 12 if name == "tsception-deap" else 4
+    import torch
+
+    seconds = 12 if name == "tsception-deap" else 8
     prof = load_profile(name)
-    X, y, g, t, _ = load_arrays(f"synthetic:realistic:subjects=8,trials=30,seconds={seconds}", prof, seed=0)
+    X, y, g, t, _ = load_arrays(f"synthetic:realistic:subjects=8,trials=40,seconds={seconds}", prof, seed=0)
     splits = split_arrays(X, y, g, t, seed=0, split="trial")
     bundle = bundle_from_profile(prof, seed=0)
-    fit(bundle.module, splits, prof.train, seed=0)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as the benchmark trains its baselines
+    try:
+        fit(bundle.module, splits, prof.train, seed=0)
+    finally:
+        torch.set_num_threads(threads)
     acc = evaluate(bundle.module, splits.test)
-    assert 0.60 <= acc <= 0.82, acc
+    assert 0.65 <= acc <= 0.80, acc
