@@ -102,14 +102,15 @@ def main(argv: list[str] | None = None) -> int:
                     share = conv_share(base, torch.randn(64, *prof.input.shape))
                     bound = 1.0 / ((1 - share) + share * macs_ratio)
                     why.append([name, f"{100 * share:.0f}%", f"{macs_ratio:.3f}", f"{bound:.2f}x"])
-    from benchmarks.rewrites import applied_rows, bench_profile
+    from benchmarks.rewrites import applied_rows, bench_profile, load_note
     from benchmarks.rewrites import rows as rewrite_rows
 
     rewrites = []
     for name in args.profiles.split(","):
         rb = bench_profile(name, rounds=args.iters)
         rewrites.append(rb)
-        print(name, "rewrites:", {k: f"{rb.speedup(k):.2f}x" for k in rb.ms}, flush=True)
+        print(name, "rewrites:", {k: f"{rb.speedup(k):.2f}x" for k in rb.ms}, "cpu clock:",
+              {k: f"{rb.speedup(k, 'cpu'):.2f}x" for k in rb.cpu}, flush=True)
     rw_header, rw_rows = rewrite_rows(rewrites)
     ap_header, ap_rows = applied_rows(rewrites)
     env = environment(1)
@@ -120,6 +121,7 @@ def main(argv: list[str] | None = None) -> int:
 
 Produced by `{command}` on {env['cpu']} ({cores} cores), Python
 {platform.python_version()}, torch {env['torch']}, onnxruntime {env['onnxruntime']}, in {time.time() - t_start:.0f} s.
+{load_note()}
 Untrained weights (latency does not depend on them); LFP at each ratio, no recovery; baseline and slim timed
 interleaved in the same run, {args.iters} timed runs each after warm-up, median (p50) shown.
 Efficiency = speedup × (slim MACs / baseline MACs): 1.0 means the speedup delivers all the removed MACs promise.
@@ -143,7 +145,10 @@ LFP at 0.5, onnxruntime, batch 64, 1 thread; every column of a row is timed inte
 split, each kept only where measured faster and checked against the model before it). "round-to N" rounds every
 pruned layer's width to the nearest multiple of N (onnxruntime's blocked NCHWc convolutions need multiples of the
 CPU's block size: 16 with AVX-512, 8 with AVX2); its MACs differ from plain LFP's, as shown. **Bold** is `compress`'s
-default (round-to 16, rewrites on). Other work was running on the machine: compare within a row.
+default (round-to 16, rewrites on). The two CPU-clock columns time the same runs by the CPU time of the thread
+running the model (with one onnxruntime thread the whole model runs on it): what an idle machine shows, since time
+spent preempted by other processes does not count; on a loaded machine wall time penalises the longer-running
+baseline more, so the two clocks bracket the idle figure. Compare within a row.
 
 {markdown_table(rw_header, rw_rows)}
 
