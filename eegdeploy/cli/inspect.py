@@ -17,12 +17,23 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     add_model_args(p)
     p.add_argument("--keep", action="append", default=[], metavar="NAME_OR_REGEX", help="treat as never pruned")
     p.add_argument("--space", metavar="FILE", help="transformer search space file (TOML or JSON) to validate and show")
+    p.add_argument("--rewrites", choices=("cost", "measure"), metavar="cost|measure",
+                   help="FILE.onnx only: the exact deployment rewrites 'export --optimize' would consider, every "
+                        "chain with its forms and the one chosen, by the cost model ('cost', instant) or timed in "
+                        "onnxruntime ('measure'); nothing is written")
+    p.add_argument("--batch", type=int, default=64, help="with --rewrites: batch to cost or time at (default 64)")
+    p.add_argument("--threads", type=int, default=1, help="with --rewrites measure: onnxruntime threads (default 1)")
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace, console) -> int:
     if args.model.endswith(".onnx"):
-        return _onnx(Path(args.model), console)
+        return _onnx(Path(args.model), console, args)
+    if args.rewrites:
+        from eegdeploy.errors import InputError
+
+        raise InputError("--rewrites works on an ONNX file, not a checkpoint",
+                         fix=f"export it first (eegdeploy export {args.model}) and inspect the .onnx file")
     import torch
     from rich.table import Table
 
@@ -89,8 +100,25 @@ def _space(args: argparse.Namespace, module, example, analysis) -> str:
     return "\n".join(lines)
 
 
-def _onnx(path: Path, console) -> int:
+def _onnx(path: Path, console, args: argparse.Namespace) -> int:
     from eegdeploy.export.inspect import inspect_onnx, onnx_info_table
 
+    rcfg = None
+    if args.rewrites:
+        from eegdeploy.rewrite import RewriteConfig
+
+        rcfg = RewriteConfig(batch=args.batch, threads=args.threads, measure=args.rewrites == "measure")
     console.print(onnx_info_table(inspect_onnx(path)))
+    if rcfg is not None:
+        from eegdeploy.rewrite import rewrite_onnx, rewrites_table
+
+        res = rewrite_onnx(path, rcfg)
+        how = (f"timed in onnxruntime, batch {rcfg.batch}, {rcfg.threads} thread(s)" if rcfg.measure
+               else f"cost model, batch {rcfg.batch}")
+        console.print(rewrites_table(res.rewrites, title=f"exact rewrites ({how}): {len(res.applied)} of "
+                                                         f"{len(res.rewrites)} chains would change"))
+        for note in res.notes:
+            console.print(f"note: {note}", markup=False)
+        console.print(f"rewritten vs as given: max abs difference {res.parity_max_abs:.1e} "
+                      f"(apply with: eegdeploy export MODEL --optimize)", markup=False)
     return 0

@@ -23,6 +23,19 @@ IM2COL_WEIGHT = 8.0  # one unrolled input element costs about as much as this ma
 # element-wise ops onnxruntime runs one scalar at a time, in units of a vectorised element-wise op: its Elu takes
 # about 5 ns per element on this CPU against 0.2 ns for Min or Exp (eegnet-bci, batch 64, 1 thread); 10 is cautious
 SCALAR_OPS = {"Elu": 10.0, "Selu": 10.0, "Celu": 10.0}
+# onnxruntime's blocked-layout (NCHWc) convs run direct, with no unrolled input, when the channel counts fit the
+# CPU's block (16 floats with AVX-512, 8 with AVX2); 16 fits both
+BLOCK = 16
+
+
+def blocked(cin: int, cout: int, group: int) -> bool:
+    """Whether onnxruntime runs this conv in its blocked layout (no im2col): output channels a multiple of the block,
+    and a dense conv over a multiple of the block (or fewer input channels than one block), or a depthwise conv."""
+    if cout % BLOCK:
+        return False
+    if group == 1:
+        return cin % BLOCK == 0 or cin < BLOCK
+    return group == cin == cout
 
 
 def session(data: bytes, threads: int) -> Any:
@@ -94,8 +107,9 @@ def measure(candidates: dict[str, bytes], x: np.ndarray, *, threads: int, rounds
 
 
 def cost(data: bytes, batch: int) -> float:
-    """Modelled cost of one forward pass at ``batch``: MACs + IM2COL_WEIGHT x unrolled inputs + element-wise ops
-    (SCALAR_OPS weighs those onnxruntime does not vectorise)."""
+    """Modelled cost of one forward pass at ``batch``: MACs + IM2COL_WEIGHT x unrolled inputs of convs that do not
+    run blocked + element-wise ops (SCALAR_OPS weighs those onnxruntime does not vectorise; an activation it fuses
+    into the conv before it costs nothing)."""
     import onnx
     from onnx import numpy_helper
 
@@ -114,6 +128,10 @@ def cost(data: bytes, batch: int) -> float:
         if dims and all(d > 0 for d in dims):
             shapes[v.name] = dims
     producer = {o: n for n in m.graph.node for o in n.output}
+    readers: dict[str, int] = {}
+    for n in m.graph.node:
+        for i in n.input:
+            readers[i] = readers.get(i, 0) + 1
     total = 0.0
     for n in m.graph.node:
         out = shapes.get(n.output[0]) if n.output else None
@@ -125,15 +143,16 @@ def cost(data: bytes, batch: int) -> float:
             at = conv_attrs(n, w)
             per_out = float(np.prod(w.shape[1:]))
             total += elems * per_out
-            if at is not None and (at.kernel != (1, 1) or at.strides != (1, 1)):
+            if at is not None and (at.kernel != (1, 1) or at.strides != (1, 1)) \
+                    and not blocked(int(w.shape[1]) * at.group, int(w.shape[0]), at.group):
                 positions = elems / out[1]
                 total += IM2COL_WEIGHT * positions * per_out * at.group
         elif n.op_type in ("Gemm", "MatMul") and len(n.input) > 1 and n.input[1] in inits:
             total += elems * float(inits[n.input[1]].shape[0 if attr_dict(n).get("transB", 0) else -2]
                                    if inits[n.input[1]].ndim == 2 else 1)
         elif n.op_type in FUSED_INTO_CONV and n.input and producer.get(n.input[0]) is not None \
-                and producer[n.input[0]].op_type == "Conv":
-            continue
+                and producer[n.input[0]].op_type == "Conv" and readers.get(n.input[0], 0) == 1:
+            continue  # fused only when the conv's output feeds nothing else
         else:
             total += elems * SCALAR_OPS.get(n.op_type, 1.0)
     return total

@@ -135,3 +135,39 @@ def test_export_optimize_writes_the_rewritten_file(tmp_path):
     with torch.no_grad():
         ref = bundle.module.eval()(x).numpy()
     assert np.abs(ort_run(tmp_path / "o" / "m.onnx", x.numpy()) - ref).max() <= 1e-4
+
+
+def test_cost_skips_im2col_for_blocked_convs():
+    # 1x3 conv on [1, 16, 1, 10] → [1, cout, 1, 8]; per output 16*3 = 48 MACs. cout 16 runs blocked (direct, no
+    # unrolled input): 16*8*48 MACs + the Identity's 128 elements. cout 8 does not: 8*8*48 MACs + 8 x (8 positions
+    # x 48 unrolled values) + 64
+    s = Stack((16, 1, 10), 0)
+    s.conv(16, 16, (1, 3), bias=False)
+    assert cost(s.model().SerializeToString(), batch=1) == 16 * 8 * 48 + 128
+    s = Stack((16, 1, 10), 0)
+    s.conv(16, 8, (1, 3), bias=False)
+    assert cost(s.model().SerializeToString(), batch=1) == 8 * 8 * 48 + 8 * 8 * 48 + 64
+
+
+def test_inspect_shows_the_rewrites_export_optimize_would_make(tmp_path, capsys):
+    from eegdeploy.cli import main
+
+    path = tmp_path / "block.onnx"
+    path.write_bytes(eegnet_block().SerializeToString())
+    before = path.read_bytes()
+    assert main(["inspect", str(path), "--rewrites", "cost", "--batch", "4"]) == 0
+    out = capsys.readouterr().out
+    assert "exact rewrites (cost model, batch 4)" in out
+    assert "electrodes-first" in out and "max+exp" in out  # the cost model's picks for this block (see above)
+    assert "would change" in out and "max abs difference" in out
+    assert path.read_bytes() == before  # inspect writes nothing
+
+
+def test_inspect_rewrites_on_a_checkpoint_is_one_clear_error(tmp_path, capsys):
+    from eegdeploy.cli import main
+
+    ckpt = tmp_path / "m.pt"
+    ckpt.write_bytes(b"not read")
+    assert main(["inspect", str(ckpt), "--rewrites", "cost"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--rewrites works on an ONNX file" in err[0]
