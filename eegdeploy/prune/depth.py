@@ -282,6 +282,7 @@ def find_depth(cap: Captured, model: nn.Module, example: torch.Tensor, layer_nam
     for n in cap.graph.nodes:
         if n.op == "placeholder" and n.name in cap.tensors:
             users_of_param[cap.tensors[n.name]] = set(n.users)
+    order = {n: i for i, n in enumerate(cap.graph.nodes)}
     info = DepthInfo()
     found: list[tuple[Branch, fx.Node]] = []
     taken: set[str] = set()
@@ -296,6 +297,8 @@ def find_depth(cap: Captured, model: nn.Module, example: torch.Tensor, layer_nam
         br, why = None, ""
         f = s = None
         for f, s in ((a, b), (b, a)):
+            if order[s] > order[f]:  # f runs before s: it cannot depend on it
+                continue
             br, w = _prove(cap, add, f, s, scope, users_of_param)
             if br is not None:
                 break

@@ -161,7 +161,7 @@ def prune(model: nn.Module, config: MethodConfig, *, example: torch.Tensor, spli
                           fix=f"use one of: {', '.join(sorted(c.config_type.__name__ for c in METHODS.values()))}")
     plan = cls().plan(model, config, example=example, splits=splits, train=train, seed=seed)
     plan.input_shape = tuple(example.shape[1:])
-    if plan.kind == "structured":
+    if plan.kind == "structured" and config.ratio_depth > 0:  # opt-in: without it the plan has no depth entry
         add_depth(plan, method_analysis(model, example, config), config.ratio_depth,
                   cls.depth_importance())
     return plan

@@ -87,7 +87,7 @@ def test_depth_and_widths_together_slim_equal_masked():
 def test_depth_is_opt_in():
     model = TinyViT(depth=3).eval()
     plan = prune(model, LFPConfig(0.5), example=torch.randn(1, 5, 6))
-    assert plan.keep["depth:blocks"] == [0, 1, 2]
+    assert "depth:blocks" not in plan.keep  # no depth entry: every block kept
     small = slim(model, plan, torch.randn(1, 5, 6))
     assert not any(isinstance(m, ZeroBranch) for m in small.modules())
 
@@ -272,7 +272,7 @@ def test_config_fields_validate_and_round_trip():
 
 
 @pytest.mark.slow
-@settings(max_examples=10, deadline=None, derandomize=True)
+@settings(max_examples=6, deadline=None, derandomize=True)
 @given(depth=st.integers(2, 4), ratio_depth=st.sampled_from([0.3, 0.5, 0.8]), pre_norm=st.booleans(),
        dim=st.integers(2, 6), heads=st.integers(1, 3))
 def test_property_random_stacks_drop_blocks_exactly(depth, ratio_depth, pre_norm, dim, heads):
