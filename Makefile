@@ -27,8 +27,11 @@ test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not slow"
 
 # Benchmarks print figures and write benchmarks/RESULTS.md and PEERS.md; they are not tests.
+BENCH_RATIOS ?= 0.3,0.5,0.7
+
 bench: $(STAMP)
-	$(BIN)/python -m benchmarks.run --out benchmarks/RESULTS.md
+	$(BIN)/python -m benchmarks.run --ratios $(BENCH_RATIOS) --out benchmarks/RESULTS.md
+	$(BIN)/python -m benchmarks.readme
 	$(BIN)/python -m benchmarks.peers --out benchmarks/PEERS.md
 
 clean:

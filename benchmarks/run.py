@@ -142,7 +142,8 @@ concatenation, memory traffic) does not shrink in proportion, so the speedup at 
 LFP at 0.5, onnxruntime, batch 64, 1 thread; every column of a row is timed interleaved in one run (medians of
 {args.iters} rounds) and shown as speedup over the unmodified baseline. "+ rewrites" is the rewrite stage
 (`eegdeploy.rewrite`: linear chains merged or taken electrodes-first, pooling before monotonic activations, ELU
-split, each kept only where measured faster and checked against the model before it). "round-to N" rounds every
+split into vectorised ops, average pools folded into the classifier, each kept only where measured faster and
+checked against the model before it). "round-to N" rounds every
 pruned layer's width to the nearest multiple of N (onnxruntime's blocked NCHWc convolutions need multiples of the
 CPU's block size: 16 with AVX-512, 8 with AVX2); its MACs differ from plain LFP's, as shown. **Bold** is `compress`'s
 default (round-to 16, rewrites on). The two CPU-clock columns time the same runs by the CPU time of the thread

@@ -25,6 +25,21 @@ def test_readme_profile_table_is_the_generated_one():
     assert len(block.strip().splitlines()) == 2 + len(list_profiles())
 
 
+def test_readme_bench_table_is_generated_from_results():
+    # the README's speedups are RESULTS.md's (make bench writes both): every cell comes from a RESULTS.md row
+    from benchmarks.readme import END, START, readme_table, results_rows
+
+    text = (ROOT / "README.md").read_text()
+    block = text.split(START + "\n", 1)[1].split("\n" + END, 1)[0]
+    results = (ROOT / "benchmarks" / "RESULTS.md").read_text()
+    assert block.strip() == readme_table(results).strip(), "regenerate with: python -m benchmarks.readme"
+    rows = results_rows(results)
+    assert len(block.strip().splitlines()) == 2 + len(rows) and len(rows) >= 7
+    for r, line in zip(rows, block.strip().splitlines()[2:]):
+        assert line.startswith(f"| {r['profile']} | {r['MACs slim/base']}")
+        assert f"| {r['pruning only']} | {r['round-to 16 + rewrites'].strip('*')} |" in line
+
+
 @pytest.mark.parametrize("doc", DOCS, ids=lambda p: p.relative_to(ROOT).as_posix())
 def test_links_stay_inside_the_repository(doc):
     text = doc.read_text()
