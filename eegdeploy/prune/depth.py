@@ -240,15 +240,18 @@ def _layer_of(path: str) -> tuple[str, str]:
     return path, path.rpartition(".")[0] or "(root)"
 
 
-def _runtime_ok(model: nn.Module, example: torch.Tensor, modules: list[str]) -> dict[str, str]:
+def _runtime_ok(model: nn.Module, example: torch.Tensor, modules: list[str], single: set[str]) -> dict[str, str]:
     """Run once with hooks: each module must be called once and return one tensor of its first argument's shape
-    and dtype (what ZeroBranch returns). Returns the reason for each module that does not."""
+    and dtype (what ZeroBranch returns); those in ``single`` (to become nn.Identity) with that one argument only.
+    Returns the reason for each module that does not."""
     calls: dict[str, list[str]] = {m: [] for m in modules}
 
     def hook(name: str):
         def h(m: nn.Module, args: tuple[Any, ...], kwargs: dict, out: Any) -> None:
             x = args[0] if args else None
-            if not isinstance(out, torch.Tensor):
+            if name in single and (len(args) != 1 or kwargs):
+                calls[name].append(f"{name} takes more than one argument")
+            elif not isinstance(out, torch.Tensor):
                 calls[name].append(f"{name} returns {type(out).__name__}, not one tensor")
             elif not isinstance(x, torch.Tensor) or x.shape != out.shape or x.dtype != out.dtype:
                 calls[name].append(f"{name}'s output is not shaped like its first argument")
@@ -326,7 +329,8 @@ def find_depth(cap: Captured, model: nn.Module, example: torch.Tensor, layer_nam
             found = [(b, a) for b, a in found if b is not br]
     if not found:
         return info
-    bad = _runtime_ok(model, example, [m for b, _ in found for m in (b.module, *b.feeds)])
+    bad = _runtime_ok(model, example, [m for b, _ in found for m in (b.module, *b.feeds)],
+                      {m for b, _ in found for m in b.feeds})
     layers: dict[str, list[Branch]] = {}
     containers: dict[str, list[str]] = {}
     for br, _ in found:

@@ -335,3 +335,34 @@ def test_a_residual_inside_a_branch_goes_with_its_outer_branch():
     kept = plan.keep["depth:(root)"]
     with torch.no_grad():
         assert float((small(x) - model[4](model[1 + kept[0]](model[0](x)))).abs().max()) <= 1e-5
+
+
+def test_a_feeding_module_with_two_arguments_stays():
+    """``x + attn(mix(x, x))``: mix only feeds the branch but takes two arguments, so it is not replaced by
+    nn.Identity (it keeps running, its output zeroed with the branch); the drop stays exact."""
+    class Mix(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = nn.Linear(6, 6)
+
+        def forward(self, a, b):
+            return self.lin(a) * b
+
+    class Blk(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.mix, self.attn = Mix(), nn.Sequential(nn.Linear(6, 6), nn.ReLU())
+
+        def forward(self, x):
+            return x + self.attn(self.mix(x, x))
+
+    model = nn.Sequential(nn.Linear(3, 6), Blk(), Blk(), nn.Linear(6, 2)).eval()
+    a = analyse(model, torch.randn(1, 3))
+    assert [(br.module, br.feeds) for b in a.blocks["depth:(root)"] for br in b.branches] == [("1.attn", []),
+                                                                                             ("2.attn", [])]
+    plan = prune(model, LFPConfig(0.01, ratio_depth=0.5, include_linear=True), example=torch.randn(1, 3))
+    small = slim(model, plan, torch.randn(1, 3))
+    x = torch.randn(5, 3)
+    kept = plan.keep["depth:(root)"][0]
+    with torch.no_grad():
+        assert float((small(x) - model[3](model[1 + kept](model[0](x)))).abs().max()) <= 1e-5
