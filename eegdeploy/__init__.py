@@ -4,7 +4,7 @@
     profile = load_profile("ccnn-deap")
     bundle = load_model("model.pt")                    # an eegdeploy checkpoint (eegdeploy train writes one)
     splits = load_data(None, profile, seed=0)          # the profile's synthetic EEG; or "my.npz", "deap:<folder>"
-    result = compress(bundle, splits, CompressConfig(method="lfp", ratio=0.5), "out/", train=profile.train)
+    result = compress(bundle, splits, CompressConfig(method="lfp", ratio=0.5, train=profile.train), "out/")
 
 Importing the package imports nothing heavy: names load on first use, so ``eegdeploy.bench`` on a target device
 needs only onnxruntime, numpy and rich.

@@ -25,7 +25,7 @@ from eegdeploy.config import RECOVERIES, TrainConfig
 from eegdeploy.data.types import Splits
 from eegdeploy.errors import UnsupportedLayerError, invalid_value, unknown_name
 from eegdeploy.io import Staging, write_json, write_text
-from eegdeploy.models.bundle import Bundle
+from eegdeploy.models.bundle import Bundle, resolve_profile
 from eegdeploy.recover import evaluate, fit
 from eegdeploy.report.schema import CompressResult, StageFigures
 
@@ -54,11 +54,11 @@ class CompressConfig:
     method: str = "lfp"
     ratio: float = 0.5
     recover: str = "finetune"
-    epochs: int | None = None  # None: the profile's recipe
+    epochs: int | None = None  # recovery epochs; None: the recipe's (``train.epochs``)
     seed: int = 0
     keep: tuple[str, ...] = ()
     method_options: Mapping[str, Any] = field(default_factory=dict)  # scope, sparsity, sfp_schedule, ...
-    train: TrainConfig | None = None  # recovery recipe; None: the profile's
+    train: TrainConfig | None = None  # recovery recipe; None: the bundle's profile's (models.resolve_profile)
     batches: tuple[int, ...] = (1, 64)
     threads: int = 1
     iters: int = 30
@@ -318,8 +318,11 @@ def bench_stage(baseline: nn.Module, small: nn.Module, folder: Path, exported: E
 # --- the pipeline ----------------------------------------------------------------------------------------------
 
 def compress(bundle: Bundle, splits: Splits, config: CompressConfig, out_dir: Path | str, *,
-             train: TrainConfig, progress: Progress | None = None) -> CompressResult:
-    """Run the whole pipeline; artifacts appear in ``out_dir`` only if every stage succeeded."""
+             progress: Progress | None = None) -> CompressResult:
+    """Run the whole pipeline; artifacts appear in ``out_dir`` only if every stage succeeded.
+
+    Training (plan-time for sfp/nsfp, recovery) follows ``config.train``, or the bundle's profile's recipe when it
+    is None, with ``config.epochs`` (if set) as the recovery epochs."""
     say = progress or (lambda stage, msg: None)
     if config.kg is not None:
         from eegdeploy.recover.kg import region_mask
@@ -327,7 +330,7 @@ def compress(bundle: Bundle, splits: Splits, config: CompressConfig, out_dir: Pa
         region_mask(bundle.input, config.kg.region)  # a bad region fails before any work
     clock = _Clock()
     torch.manual_seed(config.seed)
-    base_train = config.train or train
+    base_train = config.train or resolve_profile(bundle).train
     recipe = replace(base_train, epochs=config.epochs if config.epochs is not None else base_train.epochs)
     baseline = copy.deepcopy(bundle.module).eval()
     example = torch.zeros((1, *bundle.input.shape))

@@ -119,10 +119,10 @@ def run_cell(spec: dict[str, Any], cell: dict[str, Any]) -> dict[str, Any]:
     cfg = CompressConfig(method=c.method, ratio=c.ratio, recover=c.recover, epochs=spec["epochs"], seed=spec["seed"],
                          iters=spec["iters"], batches=tuple(spec["batches"]), warmup=2, method_options=options,
                          kg=spec.get("kg"), runtimes=tuple(spec.get("runtimes") or CompressConfig.runtimes),
-                         rewrite=bool(spec.get("rewrite", True)))
+                         rewrite=bool(spec.get("rewrite", True)), train=profile.train)
     out = Path(spec["out"]) / "cells" / c.id
     try:
-        r = compress(bundle, splits, cfg, out, train=profile.train).to_dict()
+        r = compress(bundle, splits, cfg, out).to_dict()
     except (ConfigError, UnsupportedLayerError) as err:  # the method does not apply to this model or setting
         return {"cell": cell, "skipped": err.one_line()}
     except EegDeployError as err:

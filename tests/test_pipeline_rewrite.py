@@ -18,8 +18,8 @@ from .test_pipeline import TRAIN, _splits
 
 def _compress(name, out, **kw):
     prof = load_profile(name)
-    cfg = CompressConfig(batches=(1, 8), iters=2, warmup=1, runtimes=("ort-cpu",), recover="none", **kw)
-    return compress(bundle_from_profile(prof, seed=0), _splits(prof.input.shape), cfg, out, train=TRAIN)
+    cfg = CompressConfig(batches=(1, 8), iters=2, warmup=1, runtimes=("ort-cpu",), recover="none", train=TRAIN, **kw)
+    return compress(bundle_from_profile(prof, seed=0), _splits(prof.input.shape), cfg, out)
 
 
 @pytest.mark.slow

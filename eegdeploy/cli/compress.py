@@ -147,6 +147,7 @@ def run(args: argparse.Namespace, console) -> int:
     overrides = {k: getattr(args, k) for k in ("lr", "batch_size", "patience") if getattr(args, k) is not None}
     if overrides:
         train = replace(train, **overrides)
+    config = replace(config, train=train)
     splits = load_splits(args, profile)
 
     from eegdeploy.text import safe  # messages and notes may quote file contents
@@ -157,7 +158,7 @@ def run(args: argparse.Namespace, console) -> int:
     warning = synthetic_warning(splits.source, bundle.profile)
     if warning:
         console.print(f"[yellow]warning:[/] {warning}", soft_wrap=True)
-    result = compress(bundle, splits, config, out, train=train, progress=progress)
+    result = compress(bundle, splits, config, out, progress=progress)
     console.print(to_table(result))
     console.print(f"pruned layers: {', '.join(result.extras.get('pruned_layers', [])) or 'none'}")
     for note in result.extras.get("notes", []):

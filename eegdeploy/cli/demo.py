@@ -31,7 +31,7 @@ def run(args: argparse.Namespace, console) -> int:
 
     profile = load_profile(args.profile)
     config = CompressConfig(method="lfp", ratio=args.ratio, recover="finetune", epochs=args.recover_epochs,
-                            seed=args.seed)
+                            seed=args.seed, train=profile.train)
     out = Path(args.out)
     check_writable_dir(out)
     splits = load_data(None, profile, seed=args.seed)
@@ -43,7 +43,7 @@ def run(args: argparse.Namespace, console) -> int:
     def progress(stage: str, message: str) -> None:
         console.print(f"[dim]{stage:>8}[/] {message}")
 
-    result = compress(bundle, splits, config, out, train=profile.train, progress=progress)
+    result = compress(bundle, splits, config, out, progress=progress)
     save_checkpoint(bundle, out / "baseline.pt")
     console.print(to_table(result))
     console.print(f"wrote {out}/: {' '.join(result.extras.get('files', ()))}; baseline checkpoint "

@@ -126,8 +126,8 @@ def test_through_compress_the_masked_weights_stay_zero(tmp_path):
     splits = split_arrays(X, np.arange(32) % 2, None, None, seed=0, val=0.25, test=0.25, source="test")
     bundle = bundle_from_profile(prof, seed=0)
     cfg = CompressConfig(method="uwmp", ratio=0.5, recover="finetune", epochs=1, batches=(1,), iters=2, warmup=1,
-                         runtimes=("ort-cpu",))
-    r = compress(bundle, splits, cfg, tmp_path / "c", train=TrainConfig(epochs=1, batch_size=16)).to_dict()
+                         runtimes=("ort-cpu",), train=TrainConfig(epochs=1, batch_size=16))
+    r = compress(bundle, splits, cfg, tmp_path / "c").to_dict()
     assert r["recipe"]["method"] == "uwmp"
     (note,) = [n for n in r["extras"]["plan"]["notes"] if n.startswith("uwmp:")]
     plan_zeros = int(re.match(r"uwmp: ([\d,]+) of", note).group(1).replace(",", ""))

@@ -95,9 +95,9 @@ def test_compress_config_defaults_and_recipe(tmp_path):
     y = np.arange(40) % 2
     splits = split_arrays(X, y, None, None, seed=0, val=0.25, test=0.25, source="test")
     cfg = CompressConfig(recover="distill", distill=DistillConfig(temperature=3.0, weight=0.7), batches=(1,),
-                         iters=2, warmup=1, runtimes=("ort-cpu",), rewrite=False)
-    r = compress(bundle_from_profile(prof, seed=0), splits, cfg, tmp_path / "out",
-                 train=TrainConfig(epochs=1, batch_size=16, lr=1e-3)).to_dict()
+                         iters=2, warmup=1, runtimes=("ort-cpu",), rewrite=False,
+                         train=TrainConfig(epochs=1, batch_size=16, lr=1e-3))
+    r = compress(bundle_from_profile(prof, seed=0), splits, cfg, tmp_path / "out").to_dict()
     assert r["recipe"]["recover"] == "distill"
     assert r["recipe"]["distill"] == {"temperature": 3.0, "weight": 0.7}
     assert r["recipe"]["epochs"] == 1

@@ -16,9 +16,8 @@ def _run(tmp_path, name):
     prof = replace(prof, synthetic=replace(prof.synthetic, n_samples=80))
     splits = load_data(None, prof, seed=3)
     cfg = CompressConfig(method="sfp", ratio=0.5, recover="finetune", epochs=1, seed=3, batches=(1,), iters=2,
-                         warmup=1, runtimes=("ort-cpu",))
-    return compress(bundle_from_profile(prof, seed=3), splits, cfg, tmp_path / name,
-                    train=TrainConfig(epochs=1, batch_size=16)).to_dict()
+                         warmup=1, runtimes=("ort-cpu",), train=TrainConfig(epochs=1, batch_size=16))
+    return compress(bundle_from_profile(prof, seed=3), splits, cfg, tmp_path / name).to_dict()
 
 
 @pytest.mark.slow
