@@ -43,6 +43,16 @@ def _space_args(tmp: Path, text: str) -> list[str]:
             str(tmp / "out" / "supernet.pt")]
 
 
+def _compress(*flags: str, profile: str = "eegnet-deap") -> Callable[[Path], list[str]]:
+    """``compress`` on a fresh checkpoint of ``profile`` with ``flags``."""
+    return lambda tmp: ["compress", str(_ckpt(tmp, profile)), *flags]
+
+
+def _train(profile: str) -> Callable[[Path], list[str]]:
+    """``train --profile PROFILE`` into tmp/out."""
+    return lambda tmp: ["train", "--profile", profile, "--out", str(tmp / "out" / "m.pt")]
+
+
 def _npz(tmp: Path, X: np.ndarray, y: np.ndarray) -> Path:
     p = tmp / "data.npz"
     np.savez(p, X=X, y=y)
@@ -236,33 +246,27 @@ ROWS: list[Row] = [
     Row("wrong-arch", "a state_dict for another architecture", _other_arch, "missing key"),
     Row("wrong-shape", "a state_dict whose tensors do not fit (same architecture, other sizes)", _other_size,
         "shape"),
-    Row("input-shape", "an input shape the model rejects",
-        lambda t: ["compress", str(_ckpt(t)), "--input-shape", "1,7,9"], "input"),
+    Row("input-shape", "an input shape the model rejects", _compress("--input-shape", "1,7,9"), "input"),
     Row("nan-data", "NaN or Inf in the data", _data(np.where(_y[:, None, None, None] == 0, np.nan, _X), _y), "NaN"),
     Row("labels-range", "labels outside the class range", _data(_X, np.arange(40) % 3), "labels range"),
     Row("one-class", "a dataset with one class only", _data(_X, np.zeros(40, dtype=np.int64)), "class 0"),
     Row("empty-data", "an empty dataset", _data(_X[:0], _y[:0]), "empty"),
-    Row("ratio-zero", "ratio <= 0", lambda t: ["compress", str(_ckpt(t)), "--ratio", "0"], "ratio"),
-    Row("ratio-one", "ratio >= 1", lambda t: ["compress", str(_ckpt(t)), "--ratio", "1"], "ratio"),
-    Row("ratio-depth-one", "a depth ratio of 1 (every residual block)",
-        lambda t: ["compress", str(_ckpt(t)), "--ratio-depth", "1"], "ratio_depth"),
+    Row("ratio-zero", "ratio <= 0", _compress("--ratio", "0"), "ratio"),
+    Row("ratio-one", "ratio >= 1", _compress("--ratio", "1"), "ratio"),
+    Row("ratio-depth-one", "a depth ratio of 1 (every residual block)", _compress("--ratio-depth", "1"), "ratio_depth"),
     Row("ratio-depth-uwmp", "a depth ratio with the unstructured method",
-        lambda t: ["compress", str(_ckpt(t)), "--method", "uwmp", "--ratio-depth", "0.5"],
-        "need a structured method"),
-    Row("round-to-zero", "compress --round-to below 1", lambda t: ["compress", str(_ckpt(t)), "--round-to", "0"],
-        "round-to"),
+        _compress("--method", "uwmp", "--ratio-depth", "0.5"), "need a structured method"),
+    Row("round-to-zero", "compress --round-to below 1", _compress("--round-to", "0"), "round-to"),
     Row("optimize-batch-zero", "export --optimize with a timing batch below 1",
         lambda t: ["export", str(_ckpt(t)), "--optimize", "--optimize-batch", "0", "--out", str(t / "out" / "m.onnx")],
         "optimize-batch"),
-    Row("unknown-method", "an unknown method", lambda t: ["compress", str(_ckpt(t)), "--method", "magic"],
-        "unknown method"),
-    Row("unknown-profile", "an unknown profile",
-        lambda t: ["train", "--profile", "nope", "--out", str(t / "out" / "m.pt")], "nope"),
+    Row("unknown-method", "an unknown method", _compress("--method", "magic"), "unknown method"),
+    Row("unknown-profile", "an unknown profile", _train("nope"), "nope"),
     Row("unknown-device", "an unknown device profile",
         lambda t: _bench_onnx(t, None)[:2] + ["--device-profile", "toaster"], "toaster"),
     Row("bad-toml", "a malformed profile TOML", _bad_toml, "line"),
     Row("nsfp-no-bn", "nsfp on a model without BatchNorm",
-        lambda t: ["compress", str(_ckpt(t, "ccnn-deap")), "--method", "nsfp"], "BatchNorm"),
+        _compress("--method", "nsfp", profile="ccnn-deap"), "BatchNorm"),
     Row("untraceable", "a model the slimming analysis cannot handle (data-dependent control flow)",
         lambda t: ["compress", str(_save_branchy(t)), "--arch", "tests.cli.netdefs:Branchy",
                    "--input-shape", "1,6,6"], "branches on tensor values"),
@@ -296,12 +300,9 @@ ROWS: list[Row] = [
         lambda t: _own_args(t, arch="tests.cli.netdefs:Mynet"), "did you mean --arch tests.cli.netdefs:MyNet"),
     Row("arch-module-missing", "--arch names a module that cannot be imported",
         lambda t: _own_args(t, arch="mynett:MyNet"), "cannot import module"),
-    Row("method-case", "a method name in the wrong case", lambda t: ["compress", str(_ckpt(t)), "--method", "NSFP"],
-        "did you mean 'nsfp'"),
-    Row("method-typo", "a misspelt method", lambda t: ["compress", str(_ckpt(t)), "--method", "nsfpp"],
-        "did you mean 'nsfp'"),
-    Row("profile-typo", "a profile name with _ for -",
-        lambda t: ["train", "--profile", "eegnet_bci", "--out", str(t / "out" / "m.pt")], "did you mean 'eegnet-bci'"),
+    Row("method-case", "a method name in the wrong case", _compress("--method", "NSFP"), "did you mean 'nsfp'"),
+    Row("method-typo", "a misspelt method", _compress("--method", "nsfpp"), "did you mean 'nsfp'"),
+    Row("profile-typo", "a profile name with _ for -", _train("eegnet_bci"), "did you mean 'eegnet-bci'"),
     Row("out-under-a-file", "train --out inside a path that is a file",
         lambda t: ((t / "afile").write_text("x"), ["train", "--profile", "eegnet-bci", "--out",
                                                    str(t / "afile" / "m.pt")])[1], "is a file"),

@@ -16,6 +16,29 @@ from eegdeploy.models import bundle_from_profile, save_checkpoint
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def _interrupt(args: list[str], ready: str, sig: int, code: int) -> None:
+    """Run ``eegdeploy ARGS``, send ``sig`` a second after a line containing ``ready`` (inside the training loop),
+    and check the exit: ``code``, one line on stderr, no traceback."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1", "COLUMNS": "200"}
+    proc = subprocess.Popen([sys.executable, "-m", "eegdeploy", *args], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    seen = ""
+    while time.time() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        seen += line
+        if ready in line:
+            break
+    assert ready in seen, seen + proc.stderr.read()
+    time.sleep(1.0)  # inside the training loop
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == code, err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["sigint", "sigterm"])
 def test_interrupt_during_recovery_keeps_previous_artifacts(tmp_path, sig, code):
@@ -28,25 +51,8 @@ def test_interrupt_during_recovery_keeps_previous_artifacts(tmp_path, sig, code)
     previous = {"report.json": b'{"schema": 1, "previous": true}', "slim.onnx": b"old model bytes"}
     for name, data in previous.items():
         (out / name).write_bytes(data)
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1", "COLUMNS": "200"}
-    proc = subprocess.Popen([sys.executable, "-m", "eegdeploy", "compress", str(ckpt), "--data", str(tmp_path / "d.npz"),
-                             "--epochs", "500", "--out", str(out)], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 120
-    seen = ""
-    while time.time() < deadline:
-        line = proc.stdout.readline()
-        if not line:
-            break
-        seen += line
-        if "recover" in line:
-            break
-    assert "recover" in seen, seen + proc.stderr.read()
-    time.sleep(1.0)  # inside the training loop
-    proc.send_signal(sig)
-    _, err = proc.communicate(timeout=60)
-    assert proc.returncode == code, err
-    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    _interrupt(["compress", str(ckpt), "--data", str(tmp_path / "d.npz"), "--epochs", "500", "--out", str(out)],
+               "recover", sig, code)
     assert sorted(p.name for p in out.iterdir()) == sorted(previous)
     for name, data in previous.items():
         assert (out / name).read_bytes() == data
@@ -63,24 +69,7 @@ def test_interrupted_train_keeps_the_checkpoint_it_would_replace(tmp_path, sig, 
              y=np.arange(48) % 2)
     model = tmp_path / "model.pt"
     model.write_bytes(b"a good checkpoint from last week" * 100)
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1", "COLUMNS": "200"}
-    proc = subprocess.Popen([sys.executable, "-m", "eegdeploy", "train", "--profile", "eegnet-bci",
-                             "--data", str(tmp_path / "d.npz"), "--epochs", "5000", "--out", str(model)],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 120
-    seen = ""
-    while time.time() < deadline:
-        line = proc.stdout.readline()
-        if not line:
-            break
-        seen += line
-        if line.startswith("training "):
-            break
-    assert "training eegnet-bci" in seen, seen + proc.stderr.read()
-    time.sleep(1.0)  # inside the training loop
-    proc.send_signal(sig)
-    _, err = proc.communicate(timeout=60)
-    assert proc.returncode == code, err
-    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    _interrupt(["train", "--profile", "eegnet-bci", "--data", str(tmp_path / "d.npz"), "--epochs", "5000",
+                "--out", str(model)], "training eegnet-bci", sig, code)
     assert model.read_bytes() == b"a good checkpoint from last week" * 100
     assert sorted(p.name for p in tmp_path.iterdir()) == ["d.npz", "model.pt"]
