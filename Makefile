@@ -19,12 +19,16 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/eegdeploy demo
 
+# -n auto: one pytest-xdist worker per core (conftest gives each one torch thread and its own data cache);
+# loadgroup keeps tests marked xdist_group (the Ray cluster) on one worker.
+XDIST := -n auto --dist loadgroup
+
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q $(XDIST)
 
 # Everything but the end-to-end matrices and sweeps (marked slow): the tier to run while iterating.
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -q -m "not slow"
+	$(BIN)/python -m pytest -q $(XDIST) -m "not slow"
 
 # Benchmarks print figures and write benchmarks/RESULTS.md and PEERS.md; they are not tests.
 BENCH_RATIOS ?= 0.3,0.5,0.7

@@ -19,6 +19,13 @@ settings.register_profile("explore", derandomize=False, deadline=None, max_examp
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _data_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Generated data sets (synthetic:realistic) are cached in this run's temp folder, one per xdist worker, never
+    in the user's ~/.cache; CLI subprocesses inherit it."""
+    os.environ["EEGDEPLOY_CACHE"] = str(tmp_path_factory.mktemp("eegdeploy-cache"))
+
+
 @pytest.fixture(autouse=True)
 def _seed() -> None:
     torch.manual_seed(0)
