@@ -324,6 +324,11 @@ def compress(bundle: Bundle, splits: Splits, config: CompressConfig, out_dir: Pa
     Training (plan-time for sfp/nsfp, recovery) follows ``config.train``, or the bundle's profile's recipe when it
     is None, with ``config.epochs`` (if set) as the recovery epochs."""
     say = progress or (lambda stage, msg: None)
+    frozen = getattr(bundle.module, "not_prunable", None)  # an ATen-graph slim.pt (eegdeploy.models.aten)
+    if frozen:
+        raise UnsupportedLayerError(f"cannot compress {bundle.name}: {frozen}",
+                                    fix="compress the checkpoint it was slimmed from; this file benchmarks "
+                                        "(eegdeploy bench) and exports (eegdeploy export) as it is")
     if config.kg is not None:
         from eegdeploy.recover.kg import region_mask
 

@@ -47,6 +47,9 @@ def nonzero_params(model: nn.Module) -> int:
 
 
 def _own(model: nn.Module, example: torch.Tensor) -> tuple[int, int, dict[str, int], list[str]]:
+    if callable(getattr(model, "count_macs", None)):  # an ATen-graph slim.pt counts its own steps, same convention
+        macs_, flops_, layers = model.count_macs(example)
+        return macs_, flops_, layers, []
     macs, flops = [0], [0]
     per_layer: dict[str, int] = {}
     skipped: set[str] = set()

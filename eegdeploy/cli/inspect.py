@@ -43,6 +43,18 @@ def run(args: argparse.Namespace, console) -> int:
 
     bundle = load_bundle(args)
     example = torch.zeros((1, *bundle.input.shape))
+    frozen = getattr(bundle.module, "not_prunable", None)
+    if frozen:  # an ATen-graph slim.pt: its layers and their cost, but no channel groups to cut
+        c = count(bundle.module, example, cross_check=False)
+        table = Table(title=f"{bundle.name}: ATen-graph slim.pt, {c.params:,} parameters, {c.macs:,} MACs",
+                      title_justify="left")
+        for col in ("layer", "MACs", "MACs share"):
+            table.add_column(col, justify="left" if col == "layer" else "right")
+        for name, macs in c.per_layer.items():
+            table.add_row(name, f"{macs:,}", f"{100 * macs / max(1, c.macs):.1f}%")
+        console.print(table)
+        console.print(f"note: {frozen}; compress the checkpoint it came from to prune it", markup=False)
+        return 0
     analysis = analyse(bundle.module, example, keep=args.keep)
     space = _space(args, bundle.module, example, analysis)  # a bad space file fails before anything is shown
     c = count(bundle.module, example, cross_check=False)

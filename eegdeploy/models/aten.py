@@ -54,7 +54,8 @@ view.default _unsafe_view.default reshape.default permute.default transpose.int 
 cat.default stack.default split.Tensor split_with_sizes.default chunk.default slice.Tensor select.int narrow.default
 unsqueeze.default squeeze.dim squeeze.dims squeeze.default flatten.using_ints unflatten.int unbind.int movedim.int
 clone.default contiguous.default alias.default detach.default lift_fresh_copy.default repeat.default flip.default
-index_select.default index.Tensor copy.default constant_pad_nd.default pad.default _to_copy.default to.dtype type_as.default
+index_select.default index.Tensor copy.default slice_scatter.default select_scatter.default index_put.default
+constant_pad_nd.default pad.default _to_copy.default to.dtype type_as.default
 zeros_like.default ones_like.default full_like.default zeros.default ones.default full.default scalar_tensor.default
 arange.default arange.start arange.start_step new_zeros.default new_ones.default
 linear.default addmm.default mm.default bmm.default matmul.default baddbmm.default einsum.default
@@ -401,6 +402,9 @@ class AtenModule(nn.Module):
     ``forward`` interprets the steps (no code is generated from the file). Each new input shape is first run on the
     ``meta`` device, with every step's size and cost checked against the budgets, before any real computation."""
 
+    not_prunable = ("an ATen-graph slim.pt is specialised to its layer widths (its reshapes store them), so it cannot "
+                    "be pruned again")
+
     def __init__(self, root: nn.Module, steps: list[tuple[str, Any, Any, Any]], shape: tuple[int | None, ...],
                  dtype: torch.dtype, tensors: dict[str, str]) -> None:
         super().__init__()
@@ -462,7 +466,49 @@ class AtenModule(nn.Module):
             raise _bad(f"cannot run on input shape {list(x.shape)} ({type(err).__name__}: "
                        f"{clean(str(err).splitlines()[0] if str(err) else '', max_len=120)})") from None
 
-    def _run(self, x: Any, *, meta: bool, batch: int = 1) -> Any:
+    def count_macs(self, x: torch.Tensor) -> tuple[int, int, dict[str, int]]:
+        """(MACs, FLOPs, MACs per layer) of one call on ``x``'s shape, in eegdeploy's counting convention
+        (eegdeploy.bench.counting): MACs of the convolutions and linear layers, named by their weight's module
+        path; FLOPs 2 x MACs + bias adds + norms 2/element + activations 1/element + pooling windows. Shapes only
+        (a run on the meta device)."""
+        self._check_input(x)
+        tally: dict[str, int] = {"macs": 0, "flops": 0}
+        per_layer: dict[str, int] = {}
+        names = {i: t.rpartition(":")[2].rpartition(".")[0] for i, (op, t, _, _) in enumerate(self._steps)
+                 if op == "tensor"}
+
+        def on_call(i: int, target: str, args: tuple[Any, ...], out: Any) -> None:
+            name = target.split(".")[1] if target.startswith("aten.") else ""
+            n = _numel(out)
+            mac = 0
+            t = [a for a in args if isinstance(a, torch.Tensor)]
+            if name == "linear" and len(t) >= 2:
+                mac = n * int(t[1].shape[-1])
+            elif name.startswith("conv") and len(t) >= 2:
+                mac = n * math.prod(t[1].shape[1:])
+            if mac:
+                bias = len(args) > 2 and isinstance(args[2], torch.Tensor)
+                tally["flops"] += 2 * mac + (n if bias else 0)
+                ref = self._steps[i][2][1]
+                layer = names.get(ref.i, f"step {i}") if isinstance(ref, _Ref) else f"step {i}"
+                per_layer[layer] = per_layer.get(layer, 0) + mac
+            elif "norm" in name:
+                tally["flops"] += 2 * n
+            elif name in _ACTIVATIONS:
+                tally["flops"] += n
+            elif "pool" in name and not name.startswith("adaptive") and len(args) > 1:
+                k = args[1] if isinstance(args[1], (list, tuple)) else [args[1]]
+                tally["flops"] += n * math.prod(int(v) for v in k)
+            elif name.startswith("adaptive") and t:
+                tally["flops"] += _numel(t[0])
+            tally["macs"] += mac
+
+        with torch.no_grad():
+            self._run(torch.empty(x[:1].shape, dtype=x.dtype, device="meta"), meta=True, on_call=on_call)
+        return tally["macs"], tally["flops"], per_layer
+
+    def _run(self, x: Any, *, meta: bool, batch: int = 1,
+             on_call: Callable[[int, str, tuple[Any, ...], Any], None] | None = None) -> Any:
         vals: list[Any] = [None] * len(self._steps)
         sizes = [0] * len(self._steps)
         live = flops = 0
@@ -483,12 +529,17 @@ class AtenModule(nn.Module):
                     out = args[0]  # identity: the graph was captured in eval mode
                 elif target == "aten.sym_size.int":
                     out = args[0].size(args[1])  # traced as a size, so ONNX export keeps the batch dynamic
+                elif target in _TRACED and torch.jit.is_tracing():
+                    # the TorchScript tracer (ONNX export) keeps a size dynamic only through the Python API
+                    out = _TRACED[target](*args, **kwargs)
                 else:
                     if target in _CREATES:
                         kwargs["device"] = "meta" if meta else device
                     if target.startswith("operator.") and target != "operator.getitem":
                         _guard_number(target, args)
                     out = ATEN_OPS[target](*args, **kwargs)
+                if on_call is not None:
+                    on_call(i, target, args, out)
                 if meta:
                     sizes[i] = _numel(out)
                     if sizes[i] > MAX_SAMPLE_ELEMENTS * batch:
@@ -509,11 +560,18 @@ class AtenModule(nn.Module):
         raise _bad("has no output step")
 
 
+_TRACED: dict[str, Callable[..., Any]] = {
+    "aten.view.default": torch.reshape, "aten._unsafe_view.default": torch.reshape, "aten.reshape.default": torch.reshape,
+    "aten.expand.default": torch.Tensor.expand, "aten.repeat.default": torch.Tensor.repeat}
+_ACTIVATIONS = {"relu", "relu6", "hardtanh", "elu", "leaky_relu", "selu", "celu", "gelu", "silu", "mish", "softplus",
+                "hardswish", "hardsigmoid", "tanh", "sigmoid"}
 _BIG = "a model this large is refused as a likely crafted file; check the file's source"
 
 
 def _guard_number(target: str, args: tuple[Any, ...]) -> None:
     for a in args:
+        if isinstance(a, torch.Tensor) and a.dim() == 0:  # a size while the TorchScript tracer runs
+            continue
         if isinstance(a, bool) or not isinstance(a, (int, float, torch.SymInt, torch.SymFloat)):
             raise _bad(f"applies {target} to a {type(a).__name__}")
         if isinstance(a, int) and abs(a) > 1 << 40:

@@ -221,3 +221,103 @@ def test_the_whitelist_is_finite_and_names_only_aten_and_size_arithmetic():
     assert all(k.startswith("aten.") or k.startswith("operator.") for k in ATEN_OPS)
     assert not any(k.endswith("_.Tensor") or "_." in k.split(".")[1][-2:] for k in ATEN_OPS)  # no in-place ops
     assert math.isfinite(len(ATEN_OPS))
+
+
+def _cli(args: list[str], tmp_path) -> tuple[int, str, str]:
+    import contextlib
+    import io
+    import os
+
+    from eegdeploy.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    cwd = os.getcwd()
+    os.chdir(tmp_path)
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = main(args)
+    finally:
+        os.chdir(cwd)
+    return code, out.getvalue(), err.getvalue()
+
+
+@pytest.mark.slow
+def test_commands_on_an_aten_slim_pt(tmp_path):
+    """bench and export run it, inspect shows its layers, compress refuses with one line (its shapes are fixed)."""
+    import json
+
+    import numpy as np
+    import onnxruntime as ort
+
+    from tests.reliability.bombs import aten_slim
+
+    path = aten_slim(tmp_path)  # y = linear(relu(x), W = 1/6, b = [0.5, -0.5]), input (B, 6)
+    code, out, err = _cli(["inspect", str(path)], tmp_path)
+    assert code == 0, err
+    out = " ".join(out.split())
+    assert "ATen-graph slim.pt, 14 parameters, 12 MACs" in out and "cannot be pruned again" in out  # 2x6 + 2; 6x2
+    code, out, err = _cli(["compress", str(path), "--out", str(tmp_path / "run")], tmp_path)
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "cannot be pruned again" in err
+    assert not (tmp_path / "run").exists()
+    code, out, err = _cli(["bench", str(path), "--batch", "1,16", "--iters", "2", "--json",
+                           str(tmp_path / "b.json")], tmp_path)
+    assert code == 0, err
+    bench = json.loads((tmp_path / "b.json").read_text())
+    assert set(bench["latency_ms"]["torch-cpu"]) == {"1", "16"}
+    # by hand: 2 x 6 weights + 2 biases; 2 x 6 MACs; FLOPs 2 x 12 + 2 bias adds + 6 ReLU
+    assert (bench["counts"]["params"], bench["counts"]["macs"], bench["counts"]["flops"]) == (14, 12, 32)
+    code, out, err = _cli(["export", str(path), "--out", str(tmp_path / "s.onnx"), "--no-bench"], tmp_path)
+    assert code == 0, err
+    sess = ort.InferenceSession(str(tmp_path / "s.onnx"), providers=["CPUExecutionProvider"])
+    for batch in (1, 16):  # the batch stays dynamic through the interpreter
+        x = np.random.default_rng(batch).standard_normal((batch, 6)).astype(np.float32)
+        want = np.maximum(x, 0).sum(1, keepdims=True) / 6 + np.array([[0.5, -0.5]], dtype=np.float32)
+        got = sess.run(None, {sess.get_inputs()[0].name: x})[0]
+        assert got.shape == (batch, 2) and np.abs(got - want).max() <= 1e-5
+
+
+def test_docs_list_exactly_the_whitelist():
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "export.md").read_text()
+    block = text.split("<!-- aten-ops -->")[1].split("<!-- /aten-ops -->")[0]
+    assert set(re.findall(r"`([^`]+)`", block)) == {k[5:] for k in ATEN_OPS if k.startswith("aten.")}
+
+
+# torch.fx traces these slim models (fx kind) or not (ATen kind); TSLANet's FFT is outside the whitelist
+TORCHEEG_KINDS = {"ArjunViT": "aten", "CCNN": "fx", "CSPNet": "fx", "Conformer": "aten", "DeepSleepNet": "fx",
+                  "EEGNet": "fx", "FBCCNN": "fx", "FBCNet": "fx", "FBMSNet": "aten", "LMDA": "fx", "LaBraM": "aten",
+                  "MTCNN": "fx", "SSTEmotionNet": "aten", "STNet": "fx", "SimpleViT": "aten", "TCNet": "aten",
+                  "TSCeption": "fx", "TSLANet": "aten.fft_rfft.default", "TinySleepNet": "fx", "USleep": "aten",
+                  "VanillaTransformer": "aten", "ViT": "aten"}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(TORCHEEG_KINDS))
+def test_every_torcheeg_model_of_the_coverage_page_gets_a_slim_pt(name, tmp_path):
+    from eegdeploy.errors import UnsupportedLayerError
+    from eegdeploy.models import build_model
+    from eegdeploy.prune import LFPConfig, prune, slim
+    from eegdeploy.prune.coverage import FORWARD_KWARGS, TORCHEEG_CASES, WithKwargs
+
+    kwargs, shape = TORCHEEG_CASES[name]
+    torch.manual_seed(0)
+    model = build_model(f"torcheeg:{name}", kwargs).eval()
+    if name in FORWARD_KWARGS:
+        model = WithKwargs(model, **FORWARD_KWARGS[name]).eval()
+    x = torch.randn(1, *shape, generator=torch.Generator().manual_seed(0))
+    small = slim(model, prune(model, LFPConfig(0.5), example=x), x, verify=False).eval()
+    if TORCHEEG_KINDS[name].startswith("aten."):
+        with pytest.raises(UnsupportedLayerError, match=f"operation {TORCHEEG_KINDS[name]} at graph node"):
+            write_portable(small, x, tmp_path / "slim.pt")
+        return
+    path, kind = write_portable(small, x, tmp_path / "slim.pt")
+    assert kind == TORCHEEG_KINDS[name]
+    back = load_portable(path)
+    for batch in (1, 16):
+        if name == "MTCNN" and batch > 1:
+            continue  # MTCNN itself runs only at batch 1 (FINDINGS.md)
+        xb = torch.randn(batch, *shape, generator=torch.Generator().manual_seed(batch))
+        with torch.no_grad():
+            assert (back(xb) - small(xb)).abs().max().item() <= 1e-6
