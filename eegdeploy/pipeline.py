@@ -25,7 +25,7 @@ from eegdeploy.config import RECOVERIES, TrainConfig
 from eegdeploy.data.types import Splits
 from eegdeploy.errors import UnsupportedLayerError, invalid_value, unknown_name
 from eegdeploy.io import Staging, write_json, write_text
-from eegdeploy.models.bundle import Bundle, resolve_profile
+from eegdeploy.models.bundle import Bundle, check_prunable, resolve_profile
 from eegdeploy.recover import evaluate, fit
 from eegdeploy.report.schema import CompressResult, StageFigures
 
@@ -324,11 +324,7 @@ def compress(bundle: Bundle, splits: Splits, config: CompressConfig, out_dir: Pa
     Training (plan-time for sfp/nsfp, recovery) follows ``config.train``, or the bundle's profile's recipe when it
     is None, with ``config.epochs`` (if set) as the recovery epochs."""
     say = progress or (lambda stage, msg: None)
-    frozen = getattr(bundle.module, "not_prunable", None)  # an ATen-graph slim.pt (eegdeploy.models.aten)
-    if frozen:
-        raise UnsupportedLayerError(f"cannot compress {bundle.name}: {frozen}",
-                                    fix="compress the checkpoint it was slimmed from; this file benchmarks "
-                                        "(eegdeploy bench) and exports (eegdeploy export) as it is")
+    check_prunable(bundle)  # an ATen-graph slim.pt (eegdeploy.models.aten) cannot be pruned again
     if config.kg is not None:
         from eegdeploy.recover.kg import region_mask
 

@@ -75,10 +75,11 @@ def add_data_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed for data splits, initialisation and training (default 0)")
 
 
-def load_bundle(args: argparse.Namespace):  # -> Bundle
-    from eegdeploy.models import load_model
+def load_bundle(args: argparse.Namespace, *, prunable: bool = False):  # -> Bundle
+    """The model of ``args.model``; with ``prunable``, refused at once when it cannot be pruned (check_prunable)."""
+    from eegdeploy.models import check_prunable, load_model
 
-    return load_model(
+    bundle = load_model(
         Path(args.model),
         profile=args.profile,
         arch=args.arch,
@@ -87,6 +88,9 @@ def load_bundle(args: argparse.Namespace):  # -> Bundle
         class_names=tuple(c for c in args.classes.split(",") if c) if getattr(args, "classes", None) else None,
         trust_pickle=args.trust_pickle,
     )
+    if prunable:
+        check_prunable(bundle, str(args.model))
+    return bundle
 
 
 def profile_for(bundle, args: argparse.Namespace):  # -> Profile

@@ -139,7 +139,7 @@ def run(args: argparse.Namespace, console) -> int:
                             plan_path=args.plan, kg=kg_options(args), distill=distill_options(args), int8=args.int8,
                             int8_max_drop=args.int8_max_drop, rewrite=not args.no_rewrite,
                             rewrite_measure=not args.no_measure, round_to=args.round_to)
-    bundle = load_bundle(args)
+    bundle = load_bundle(args, prunable=True)
     out = Path(args.out) if args.out else Path("reports") / f"{bundle.name}-{args.method}-{args.ratio:g}"
     check_writable_dir(out)
     profile = profile_for(bundle, args)

@@ -50,7 +50,7 @@ def run(args: argparse.Namespace, console) -> int:
         raise invalid_value("objectives", args.objectives, "accuracy,macs or accuracy,latency")
     cfg = SearchConfig(objective=objs[1], population=args.population, generations=args.generations,
                        epochs=args.epochs, max_macs=args.max_macs, max_latency_ms=args.max_latency_ms, seed=args.seed)
-    bundle = load_bundle(args)
+    bundle = load_bundle(args, prunable=True)
     profile = profile_for(bundle, args)
     splits = load_splits(args, profile)
     out = Path(args.out) if args.out else Path("reports") / f"{bundle.name}-search"

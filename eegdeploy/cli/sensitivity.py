@@ -40,7 +40,7 @@ def run(args: argparse.Namespace, console) -> int:
     from eegdeploy.prune.sensitivity import plot_sensitivity, sensitivity, to_markdown, to_table
 
     ratios = parse_ratios(args.ratios)
-    bundle = load_bundle(args)
+    bundle = load_bundle(args, prunable=True)
     splits = load_splits(args, profile_for(bundle, args))
     out = Path(args.out) if args.out else Path("reports") / f"{bundle.name}-sensitivity"
     check_writable_dir(out)

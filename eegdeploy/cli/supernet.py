@@ -38,7 +38,7 @@ def run(args: argparse.Namespace, console) -> int:
     cfg = SupernetConfig(epochs=args.epochs, random_subnets=args.random_subnets, lr=args.lr,
                          temperature=args.temperature, seed=args.seed)
     spec = load_space_file(args.space) if args.space else None
-    bundle = load_bundle(args)
+    bundle = load_bundle(args, prunable=True)
     example = torch.zeros((1, *bundle.input.shape))
     space = build_space(bundle.module, example, spec, where=f"space file {args.space!r}" if args.space else "space")
     out = Path(args.out) if args.out else Path("reports") / f"{bundle.name}-supernet.pt"
@@ -72,7 +72,7 @@ def run_tnas_if_transformer(args: argparse.Namespace, console) -> bool:
     from eegdeploy.search.tnas import TnasConfig, tnas_search, write_tnas
 
     spec = load_space_file(args.space) if args.space else None
-    bundle = load_bundle(args)
+    bundle = load_bundle(args, prunable=True)
     example = torch.zeros((1, *bundle.input.shape))
     analysis = analyse(bundle.module, example)
     if spec is None and not has_space(analysis):

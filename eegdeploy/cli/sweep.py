@@ -66,7 +66,7 @@ def run(args: argparse.Namespace, console) -> int:
                       batches=parse_ints(args.batch, "batch"), backend=args.backend, ray_address=args.ray_address,
                       cpus_per_cell=args.cpus_per_cell)
     options = sweep_method_options(args, cfg.methods)
-    bundle = load_bundle(args)
+    bundle = load_bundle(args, prunable=True)
     out = Path(args.out) if args.out else Path("reports") / f"{bundle.name}-sweep"
     check_writable_dir(out)
     load_splits(args, profile_for(bundle, args))  # bad data fails now, before any cell or file is written

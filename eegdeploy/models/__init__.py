@@ -1,6 +1,6 @@
 """The model zoo and checkpoints."""
 
-from eegdeploy.models.bundle import Bundle, resolve_profile
+from eegdeploy.models.bundle import Bundle, check_prunable, resolve_profile
 from eegdeploy.models.patch import PatchConv, patch_embedding_as_conv
 from eegdeploy.models.checkpoint import bundle_from_profile, load_model, load_state_dict_checked, save_checkpoint
 from eegdeploy.models.zoo import (apply_maxnorm, bake_parametrizations, build_model, check_input, import_torcheeg,
@@ -12,6 +12,7 @@ __all__ = [
     "apply_maxnorm",
     "bake_parametrizations",
     "build_model",
+    "check_prunable",
     "bundle_from_profile",
     "check_input",
     "import_torcheeg",

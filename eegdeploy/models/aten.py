@@ -396,6 +396,23 @@ def _flops(target: str, args: tuple[Any, ...], out: Any) -> int:
     return 4 * n
 
 
+def _intermediate(target: str, args: tuple[Any, ...]) -> int:
+    """Values a step holds inside itself beyond its output: attention's weight matrix, and what an einsum of more
+    than two operands may build pairwise (at most the product of all its index sizes)."""
+    if target == "aten.scaled_dot_product_attention.default" and len(args) >= 2 \
+            and all(isinstance(a, torch.Tensor) and a.dim() >= 2 for a in args[:2]):
+        return math.prod(args[0].shape[:-1]) * int(args[1].shape[-2])
+    if target == "aten.einsum.default" and len(args) > 1 and isinstance(args[0], str) \
+            and isinstance(args[1], (list, tuple)) and len(args[1]) > 2:
+        sizes: dict[str, int] = {}
+        for spec, x in zip(args[0].replace(" ", "").split("->")[0].split(","), args[1]):
+            letters = [c for c in spec if c.isalpha()]
+            if isinstance(x, torch.Tensor) and len(letters) == x.dim():
+                sizes.update({c: int(d) for c, d in zip(letters, x.shape)})
+        return math.prod(sizes.values())
+    return 0
+
+
 class AtenModule(nn.Module):
     """A slim.pt model of the ATen kind: stored tensors plus a list of steps, each a whitelisted ATen operation.
 
@@ -542,6 +559,10 @@ class AtenModule(nn.Module):
                     on_call(i, target, args, out)
                 if meta:
                     sizes[i] = _numel(out)
+                    hidden = _intermediate(target, args)
+                    if hidden > MAX_SAMPLE_ELEMENTS * batch:
+                        raise over(f"the intermediate of {target} (values per sample)", hidden // batch,
+                                   MAX_SAMPLE_ELEMENTS, "slim.pt", _BIG)
                     if sizes[i] > MAX_SAMPLE_ELEMENTS * batch:
                         raise over("an activation (values per sample)", sizes[i] // batch, MAX_SAMPLE_ELEMENTS,
                                    "slim.pt", _BIG)

@@ -32,6 +32,18 @@ class Bundle:
         return len(self.class_names)
 
 
+def check_prunable(bundle: Bundle, where: str | None = None) -> None:
+    """Refuse, with one line, a model that cannot be pruned again (an ATen-graph slim.pt: its steps store its
+    layer widths). Commands that prune call it before any work; bench, export and inspect do not."""
+    from eegdeploy.errors import UnsupportedLayerError
+
+    reason = getattr(bundle.module, "not_prunable", None)
+    if reason:
+        raise UnsupportedLayerError(f"cannot prune {where or bundle.name}: {reason}",
+                                    fix="prune the checkpoint it was slimmed from; this file benchmarks (eegdeploy "
+                                        "bench) and exports (eegdeploy export) as it is")
+
+
 def resolve_profile(bundle: Bundle, profile: str | None = None) -> Profile:
     """The profile behind a bundle: ``profile`` (a name or .toml path), else the checkpoint's own, else one made
     from the bundle itself (its input spec and classes, the default training recipe).

@@ -197,6 +197,26 @@ def test_size_bombs_and_broken_graphs_fail_before_any_real_computation(vit_obj, 
         back(torch.randn(2, 2, 16))
 
 
+def test_an_attention_whose_weight_matrix_is_past_the_budget_is_refused_before_it_runs(tmp_path):
+    from eegdeploy.limits import BudgetError
+    from tests.reliability.bombs import aten_slim
+
+    def edit(obj):  # relu step -> sdpa(v, v, v), v = x viewed as (B, 1, 6, 1) and repeated to (B, 1, 48000, 1)
+        obj["graph"][3].update(target="aten.scaled_dot_product_attention.default",
+                               args={"tuple": [{"node": "v"}, {"node": "v"}, {"node": "v"}]})
+        obj["graph"][3:3] = [
+            {"op": "call", "name": "v0", "target": "aten.view.default",
+             "args": {"tuple": [{"node": "x"}, [-1, 1, 6, 1]]}, "kwargs": {"dict": {}}},
+            {"op": "call", "name": "v", "target": "aten.repeat.default",
+             "args": {"tuple": [{"node": "v0"}, [1, 1, 8000, 1]]}, "kwargs": {"dict": {}}}]
+
+    back = load_portable(aten_slim(tmp_path, edit=edit))
+    # by hand: the attention weights are 1 x 1 x 48,000 x 48,000 = 2,304,000,000 values per sample
+    with pytest.raises(BudgetError, match=r"intermediate of aten.scaled_dot_product_attention.default \(values per "
+                                          r"sample\) is 2,304,000,000"):
+        back(torch.randn(2, 6))
+
+
 def test_a_nested_structure_bomb_is_refused_quickly(vit_obj):
     import time
 

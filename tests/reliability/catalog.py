@@ -342,6 +342,9 @@ ROWS: list[Row] = [
         _bomb("slim_aten_op", lambda t, p: ["inspect", str(p)]), "not in the whitelist of ATen operations"),
     Row("slim-aten-path", "a crafted ATen-kind slim.pt whose tensor names are paths",
         _bomb("slim_aten_path", lambda t, p: ["inspect", str(p)]), "not a plain attribute path"),
+    Row("slim-aten-prune", "compress on an ATen-kind slim.pt (its graph stores its layer widths; refused before any "
+        "work)", _bomb("aten_slim", lambda t, p: ["compress", str(p), "--out", str(t / "out")]),
+        "cannot be pruned again"),
     Row("bomb-slim-aten-repeat", "ATen-kind slim.pt (2.6 KB) whose graph repeats its input 60000 x 60000 times",
         _bomb("slim_aten_repeat_bomb", lambda t, p: ["inspect", str(p)]), "over the limit"),
     Row("bomb-slim-fanout", "slim.pt (68 KB) sharing one list 4096 times at each of 8 levels (4096^8 paths)",
