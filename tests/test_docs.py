@@ -68,3 +68,29 @@ def test_readme_python_example_runs(tmp_path):
     assert re.search(r"ort-cpu batch 64: \d+\.\d\dx faster", lines[1])
     for name in ("report.json", "report.md", "model-card.md", "slim.onnx", "baseline.onnx", "slim.pt"):
         assert (tmp_path / "out" / name).is_file(), name
+
+
+def _make_recipe(target: str) -> list[str]:
+    """The command lines of a Makefile target (the tab-indented lines right after ``target:``)."""
+    lines = (ROOT / "Makefile").read_text().splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(f"{target}:"))
+    recipe = []
+    for line in lines[start + 1:]:
+        if not line.startswith("\t"):
+            break
+        recipe.append(line.strip())
+    return recipe
+
+
+def test_ci_runs_the_readmes_test_command_and_it_runs_every_test():
+    """CI (.ci/run) runs `make test`, the command the README gives; `make test` runs the whole suite (no marker
+    filter, so the slow tier too) in parallel, and `make test-fast` the same command without the slow tier."""
+    ci = [line.strip() for line in (ROOT / ".ci" / "run").read_text().splitlines()
+          if line.strip() and not line.startswith("#") and not line.startswith("set ") and not line.startswith("cd ")]
+    assert ci == ["make test"]
+    assert "make test   #" in (ROOT / "README.md").read_text()
+    make = (ROOT / "Makefile").read_text()
+    xdist = re.search(r"^XDIST := (.+)$", make, re.M).group(1)
+    assert xdist == "-n auto --dist loadgroup"
+    assert _make_recipe("test") == ["$(BIN)/python -m pytest -q $(XDIST)"]
+    assert _make_recipe("test-fast") == ['$(BIN)/python -m pytest -q $(XDIST) -m "not slow"']

@@ -421,10 +421,8 @@ def run_row(row: Row, tmp: Path) -> subprocess.CompletedProcess:
 
 def run_args_in_process(row: Row, args: list[str], tmp: Path) -> subprocess.CompletedProcess:
     """The row through ``eegdeploy.cli.main`` in this process (same parser, same error handling, no interpreter
-    start-up or torch import per row): the fast tier's form of the catalog. Rows with a prelude (which changes
-    the process, e.g. a full disk) always run in a fresh process."""
-    if row.prelude:
-        return run_args(row, args, tmp)
+    start-up or torch import per row): the fast tier's form of the catalog. A row's prelude may patch the ``os``
+    module (a full disk); whatever it rebinds there is restored after the row."""
     import contextlib
     import io
 
@@ -432,14 +430,20 @@ def run_args_in_process(row: Row, args: list[str], tmp: Path) -> subprocess.Comp
 
     out, err = io.StringIO(), io.StringIO()
     cwd = os.getcwd()
+    saved = dict(vars(os))
     os.chdir(tmp)
     try:
+        if row.prelude:
+            exec(row.prelude, {})  # noqa: S102 - the catalog's own constant, not input
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
             try:
                 code = cli_main(args)
             except SystemExit as exc:  # argparse's own usage errors
                 code = exc.code if isinstance(exc.code, int) else 2
     finally:
+        for name, value in saved.items():
+            if getattr(os, name, None) is not value:
+                setattr(os, name, value)
         os.chdir(cwd)
     return subprocess.CompletedProcess(args, code, out.getvalue(), err.getvalue())
 
