@@ -14,9 +14,11 @@ from eegdeploy.prune import LFPConfig, prune, slim
 from eegdeploy.config import list_profiles
 
 PROFILES = list_profiles()  # every shipped profile, the coverage ones (stnet, fbcnet, deepsleepnet) included
+# conformer-deap is the heaviest (about 3x the next): the slow tier; vit-deap keeps a transformer in the fast tier
+PROFILE_PARAMS = [pytest.param(n, marks=pytest.mark.slow) if n == "conformer-deap" else n for n in PROFILES]
 
 
-@pytest.mark.parametrize("name", PROFILES)
+@pytest.mark.parametrize("name", PROFILE_PARAMS)
 def test_slim_models_export_with_parity_metadata_and_vectors(name, tmp_path):
     prof = load_profile(name)
     model = bundle_from_profile(prof, seed=0).module.eval()

@@ -86,6 +86,7 @@ def test_torcheeg_models_from_build_model_round_trip(name, tmp_path):
         assert torch.allclose(back(x), model(x), atol=1e-6)
 
 
+@pytest.mark.slow  # a fresh interpreter; the in-process round trips above are the fast tier's form
 def test_loads_in_a_process_where_the_class_never_existed(tmp_path):
     import subprocess
     import sys

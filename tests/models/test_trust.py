@@ -115,6 +115,7 @@ def test_deep_nesting_is_refused(tmp_path, ckpt_obj):
         load_model(_save(tmp_path, ckpt_obj, metadata={"x": deep}))
 
 
+@pytest.mark.slow  # a fresh interpreter measuring its peak memory; the refusal itself is tested in-process above
 def test_kwargs_bomb_peak_memory_in_a_child_process(tmp_path, ckpt_obj):
     path = _save(tmp_path, ckpt_obj, arch_kwargs={**ckpt_obj["arch_kwargs"], "F1": 4000, "F2": 4000})
     code = ("import resource, sys\n"

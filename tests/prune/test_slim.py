@@ -16,6 +16,8 @@ from .conftest import Depthwise, Residual, Unknown, macs
 from eegdeploy.config import list_profiles
 
 PROFILES = list_profiles()  # every shipped profile, the coverage ones (stnet, fbcnet, deepsleepnet) included
+# conformer-deap is the heaviest (about 3x the next): the slow tier; vit-deap keeps a transformer in the fast tier
+PROFILE_PARAMS = [pytest.param(n, marks=pytest.mark.slow) if n == "conformer-deap" else n for n in PROFILES]
 
 
 def _check(model, x, ratio=0.5, **kw):
@@ -28,7 +30,7 @@ def _check(model, x, ratio=0.5, **kw):
     return plan, small, diff
 
 
-@pytest.mark.parametrize("name", PROFILES)
+@pytest.mark.parametrize("name", PROFILE_PARAMS)
 def test_profiles_slim_exactly_and_shrink(name):
     prof = load_profile(name)
     model = bundle_from_profile(prof, seed=0).module.eval()

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.reliability import bombs
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -53,6 +55,7 @@ EXPECT = {"slim_layer": "parameter count", "slim_repeat": "activation", "slim_at
           "toml": "nests deeper"}
 
 
+@pytest.mark.slow  # one child process measuring peak memory; the catalog's bomb rows refuse each in-process (fast tier)
 def test_every_size_bomb_is_refused_under_500_mb(tmp_path):
     makers = {"slim_layer": bombs.slim_layer_bomb, "slim_repeat": bombs.slim_repeat_bomb,
               "slim_aten_repeat": bombs.slim_aten_repeat_bomb, "slim_aten_fanout": bombs.slim_aten_fanout_bomb, "pt_zip": bombs.pt_zip_bomb,
