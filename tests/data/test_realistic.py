@@ -224,16 +224,15 @@ def test_cross_subject_loses_accuracy():
 def test_baseline_accuracy_is_realistic(name):
     """A baseline trained with the profile's recipe on held-out trials lands in 65-80%, not 95%.
 
-    Same data and split as `python -m benchmarks.accuracy --quick` (8 subjects x 40 trials; 8 s per trial for the
-    1 s models, 12 s for TSCeption's 4 s windows); docs/data.md lists the measured figures."""
+    Same data and split as `python -m benchmarks.accuracy --quick` (8 subjects x 40 trials x 8 s); docs/data.md
+    lists the measured figures."""
     from eegdeploy.models import bundle_from_profile
     from eegdeploy.recover import evaluate, fit
 
     import torch
 
-    seconds = 12 if name == "tsception-deap" else 8
     prof = load_profile(name)
-    X, y, g, t, _ = load_arrays(f"synthetic:realistic:subjects=8,trials=40,seconds={seconds}", prof, seed=0)
+    X, y, g, t, _ = load_arrays("synthetic:realistic:subjects=8,trials=40,seconds=8", prof, seed=0)
     splits = split_arrays(X, y, g, t, seed=0, split="trial")
     bundle = bundle_from_profile(prof, seed=0)
     threads = torch.get_num_threads()
