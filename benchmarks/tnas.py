@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     from eegdeploy.prune import slim
     from eegdeploy.recover import evaluate, fit
     from eegdeploy.report.render import markdown_table
-    from eegdeploy.search.space import build_space
+    from eegdeploy.search.space import DEPTH_NOTE, build_space
     from eegdeploy.search.supernet import SupernetConfig, train_supernet
     from eegdeploy.search.tnas import TnasConfig, tnas_search, uniform_plan
 
@@ -178,7 +178,8 @@ def main(argv: list[str] | None = None) -> int:
         "with pruning, so it caps the speedup. The same map as a strided `Conv` over time patches folded into the "
         "batch reads the input in place; the remaining time follows the MACs.", "",
         f"Searched subnet: embedding {sub['embedding']} of {full['embedding']}; heads/MLP width per block "
-        + ", ".join(f"{s['heads']}/{s['hidden']} (of {f['heads']}/{f['hidden']})" for s, f in zip(sub['blocks'],
+        + ", ".join((f"{s['heads']}/{s['hidden']}" if s["kept"] else "dropped") + f" (of {f['heads']}/{f['hidden']})"
+                   for s, f in zip(sub['blocks'],
                                                                                               full['blocks']))
         + f"; validation accuracy without fine-tuning {100 * best.accuracy:.1f}%.", "",
         f"Supernet: units of every searched group sorted by importance in storage first (a function-preserving "
@@ -186,7 +187,9 @@ def main(argv: list[str] | None = None) -> int:
         "(largest / smallest subnet): "
         + ", ".join(f"{100 * h['val_largest']:.0f}/{100 * h['val_smallest']:.0f}" for h in hist) + ".", "",
         f"Recipe: {recipe_note(prof)}", "",
-        f"Depth is not searched: {space.notes[0].split(': ', 1)[-1]}.", "",
+        (f"Depth: each block kept or dropped whole ({sup_space.depth_group}); the searched subnet keeps "
+         f"{sum(b['kept'] for b in sub['blocks'])} of {len(sub['blocks'])} blocks." if sup_space.depth_group else
+         f"Depth is not searched: {DEPTH_NOTE.split(': ', 1)[-1]}."), "",
     ]
     write_text(Path(args.out), "\n".join(lines))
     print("\n".join(lines))

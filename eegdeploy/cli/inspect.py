@@ -106,8 +106,9 @@ def _space(args: argparse.Namespace, module, example, analysis) -> str:
     lines = [f"search space: {sp.size():,} subnets; embedding width {sp.embedding} -> choices "
              f"{list(sp.embedding_choices) if sp.embedding_group else 'kept whole'}"]
     for b in sp.blocks:
+        drop = ("kept or dropped" if 0 in b.drop_choices else "always kept") if sp.depth_group else "always kept"
         lines.append(f"  {b.name}: heads {b.heads} -> {list(b.heads_choices)}, MLP width {b.hidden} -> "
-                     f"{list(b.hidden_choices)}")
+                     f"{list(b.hidden_choices)}, {drop}")
     lines += [f"  note: {n}" for n in sp.notes]
     return "\n".join(lines)
 

@@ -6,16 +6,20 @@ searchable group are ranked once by L1 importance (``order``); a subnet keeps th
 a smaller subnet's channels are a subset of a larger one's (weight sharing by nesting) and it is slimmed with the
 same exact ``slim`` as ``compress``. The full-width subnet is the model itself.
 
-Depth (dropping whole blocks) is not in the space: the channel analysis removes channels, not residual branches,
-so a block cannot be skipped by slimming.
+Per block also: kept or dropped (depth), where the channel analysis proves the block's residual branches can be
+dropped whole (``analysis.depth``, a ``depth:<container>`` group): a dropped block's branches are replaced by
+zeros by ``slim``. At least one block stays: a subnet that drops them all keeps the most important one (L1 of the
+layers each block writes back with).
 
 A space file (TOML or JSON) may set the grids::
 
     embedding = [16, 24, 32]      # widths of the residual stream
     heads = [1, 2, 4]             # heads per block
     mlp_ratio = [0.5, 1.0, 2.0]   # MLP hidden width = ratio x the model's embedding width
+    drop = true                   # blocks may be dropped whole (default: where the model allows it)
     [blocks.1]                    # per-block override, by block index
     heads = [2, 4]
+    drop = false
 """
 
 from __future__ import annotations
@@ -36,12 +40,12 @@ from eegdeploy.prune.importance import L1Importance
 from eegdeploy.prune.plan import PrunePlan
 from eegdeploy.prune.trace import Analysis, analyse
 
-DEPTH_NOTE = ("depth is not searched: slimming removes channels, not residual branches, so a whole block "
-              "cannot be dropped")
+DEPTH_NOTE = ("depth is not searched: the channel analysis found no residual blocks it can prove droppable "
+              "('eegdeploy inspect' says why)")
 EMBED_FRACTIONS = (0.5, 0.625, 0.75, 0.875, 1.0)
 HIDDEN_FRACTIONS = (0.25, 0.5, 0.75, 1.0)
-SPACE_KEYS = ("embedding", "heads", "mlp_ratio", "blocks")
-BLOCK_KEYS = ("heads", "mlp_ratio")
+SPACE_KEYS = ("embedding", "heads", "mlp_ratio", "drop", "blocks")
+BLOCK_KEYS = ("heads", "mlp_ratio", "drop")
 
 
 @dataclass
@@ -53,6 +57,8 @@ class BlockSpace:
     hidden_group: str | None
     hidden: int  # the model's MLP hidden width
     hidden_choices: tuple[int, ...]
+    drop_choices: tuple[int, ...] = (1,)  # 0 = dropped, 1 = kept; (0, 1) where the block may be dropped
+    depth_index: int | None = None  # the block's index in the depth group
 
 
 @dataclass
@@ -65,12 +71,18 @@ class TransformerSpace:
     sizes: dict[str, int]
     input_shape: tuple[int, ...]
     notes: list[str] = field(default_factory=lambda: [DEPTH_NOTE])
+    depth_group: str | None = None  # the analysis's depth group the blocks belong to (None: depth not searched)
+    depth_size: int = 0
+    depth_order: list[int] = field(default_factory=list)  # depth-group block indices, most important first
 
-    # genes: [embedding, heads_0, hidden_0, heads_1, hidden_1, ...], each an index into its choices
+    # genes: [embedding, heads_0, hidden_0, heads_1, hidden_1, ..., kept_0, kept_1, ...], each an index into its
+    # choices; the kept genes are there only when depth is searched
     def choices(self) -> list[tuple[int, ...]]:
         out = [self.embedding_choices]
         for b in self.blocks:
             out += [b.heads_choices, b.hidden_choices]
+        if self.depth_group:
+            out += [b.drop_choices for b in self.blocks]
         return out
 
     def size(self) -> int:
@@ -79,8 +91,15 @@ class TransformerSpace:
     def decode(self, genes: list[int]) -> dict[str, Any]:
         ch = self.choices()
         vals = [ch[i][int(g)] for i, g in enumerate(genes)]
+        n = len(self.blocks)
+        kept = vals[1 + 2 * n:] + [1] * (n - len(vals[1 + 2 * n:]))  # no kept genes: every block kept
+        if not any(kept):  # at least one block stays: the most important
+            mine = {b.depth_index: i for i, b in enumerate(self.blocks)}
+            kept[next(mine[j] for j in self.depth_order if j in mine)] = 1
         return {"embedding": vals[0],
-                "blocks": [{"heads": vals[1 + 2 * i], "hidden": vals[2 + 2 * i]} for i in range(len(self.blocks))]}
+                "blocks": [{"heads": vals[1 + 2 * i], "hidden": vals[2 + 2 * i], "kept": bool(kept[i])}
+                           for i in range(n)]}
+
 
     def largest(self) -> list[int]:
         return [len(c) - 1 for c in self.choices()]
@@ -98,6 +117,8 @@ class TransformerSpace:
         if self.embedding_group:
             want[self.embedding_group] = sub["embedding"]
         for b, s in zip(self.blocks, sub["blocks"]):
+            if not s["kept"]:
+                continue  # a dropped block's widths do not matter: its branches go whole
             if b.heads_group:
                 want[b.heads_group] = s["heads"]
             if b.hidden_group:
@@ -105,12 +126,17 @@ class TransformerSpace:
         keep = {g: sorted(self.order[g][:k]) for g, k in want.items()}
         total = sum(self.sizes[g] for g in keep) or 1
         ratio = 1.0 - sum(len(k) for k in keep.values()) / total
-        return PrunePlan(method=method, ratio=float(ratio), keep=keep, sizes={g: self.sizes[g] for g in keep},
-                         notes=list(self.notes), input_shape=self.input_shape)
+        sizes = {g: self.sizes[g] for g in keep}
+        dropped = {b.depth_index for b, s in zip(self.blocks, sub["blocks"]) if not s["kept"]}
+        if self.depth_group and dropped:
+            keep[self.depth_group] = [j for j in range(self.depth_size) if j not in dropped]
+            sizes[self.depth_group] = self.depth_size
+        return PrunePlan(method=method, ratio=float(ratio), keep=keep, sizes=sizes, notes=list(self.notes),
+                         input_shape=self.input_shape)
 
     def describe(self, genes: list[int]) -> str:
         sub = self.decode(genes)
-        blocks = " ".join(f"{s['heads']}h/{s['hidden']}" for s in sub["blocks"])
+        blocks = " ".join(f"{s['heads']}h/{s['hidden']}" if s["kept"] else "dropped" for s in sub["blocks"])
         return f"embedding {sub['embedding']}; heads/MLP per block: {blocks}"
 
     def to_dict(self) -> dict[str, Any]:
@@ -118,8 +144,9 @@ class TransformerSpace:
                               "choices": list(self.embedding_choices)},
                 "blocks": [{"name": b.name, "heads_group": b.heads_group, "heads": b.heads,
                             "heads_choices": list(b.heads_choices), "hidden_group": b.hidden_group,
-                            "hidden": b.hidden, "hidden_choices": list(b.hidden_choices)} for b in self.blocks],
-                "size": self.size(), "notes": list(self.notes)}
+                            "hidden": b.hidden, "hidden_choices": list(b.hidden_choices),
+                            "droppable": 0 in b.drop_choices} for b in self.blocks],
+                "depth_group": self.depth_group, "size": self.size(), "notes": list(self.notes)}
 
 
 def _prefix(names: list[str]) -> str:
@@ -202,7 +229,12 @@ def build_space(model: nn.Module, example: torch.Tensor, spec: dict[str, Any] | 
         else:
             mc = (0,)
         name = _prefix(hg.producers + (mg.producers if mg else [])) or f"block{i}"
-        blocks.append(BlockSpace(name, hg.name, hg.size, hc, mg.name if mg else None, mg.size if mg else 0, mc))
+        drop = ov.get("drop", spec.get("drop"))
+        if drop is not None and not isinstance(drop, bool):
+            raise ConfigError(f"{where}: drop must be true or false, not {str(drop)[:20]!r}",
+                              fix="write drop = true (blocks may be dropped) or drop = false")
+        blocks.append(BlockSpace(name, hg.name, hg.size, hc, mg.name if mg else None, mg.size if mg else 0, mc,
+                                 (1,) if drop is False else (0, 1)))
     if "embedding" in spec:
         if emb_group is None:
             raise ConfigError(f"{where}: this model's embedding width cannot be searched (it is kept whole)",
@@ -210,11 +242,42 @@ def build_space(model: nn.Module, example: torch.Tensor, spec: dict[str, Any] | 
         ec = _ints(spec["embedding"], emb_full, f"{where}: embedding", "embedding width")
     else:
         ec = _grid(emb_full, EMBED_FRACTIONS) if emb_group else (0,)
-    notes = [DEPTH_NOTE]
+    depth = _depth_group(analysis, blocks)
+    notes = [] if depth else [DEPTH_NOTE]
+    if depth is None:
+        asked = [i for i, b in enumerate(blocks) if (overrides.get(str(i), overrides.get(i, {})).get("drop",
+                                                                                             spec.get("drop")))]
+        if asked:
+            raise ConfigError(f"{where}: drop = true, but this model's blocks cannot be dropped whole",
+                              fix="remove 'drop' from the space file ('eegdeploy inspect' says why)")
+        for b in blocks:
+            b.drop_choices = (1,)
     if emb_group is None:
         notes.append("the embedding width is kept whole by the analysis (see 'eegdeploy inspect')")
+    if depth is not None:
+        scores = imp(analysis, depth).numpy()
+        depth_order = [int(i) for i in np.argsort(-scores, kind="stable")]
     return TransformerSpace(blocks, emb_group.name if emb_group else None, emb_full, ec, order, sizes,
-                            tuple(analysis.input_shape), notes)
+                            tuple(analysis.input_shape), notes, depth.name if depth else None,
+                            depth.size if depth else 0, depth_order if depth else [])
+
+
+def _depth_group(analysis: Analysis, blocks: list[BlockSpace]) -> Any:
+    """The prunable depth group whose blocks hold every searched block (each block's index set on it), or None."""
+    for g in getattr(analysis, "depth", []):
+        if not g.prunable:
+            continue
+        idx = []
+        for b in blocks:
+            j = next((j for j, p in enumerate(g.producers) if b.name == p or b.name.startswith(p + ".")), None)
+            if j is None:
+                break
+            idx.append(j)
+        if len(idx) == len(blocks) and len(set(idx)) == len(idx):
+            for b, j in zip(blocks, idx):
+                b.depth_index = j
+            return g
+    return None
 
 
 @torch.no_grad()
@@ -281,7 +344,8 @@ def structure(model: nn.Module, plan: PrunePlan, example: torch.Tensor, *,
     def kept(group: str | None, full: int) -> int:
         return len(plan.keep[group]) if group and group in plan.keep else full
 
-    dropped = set(dropped_block_indices(plan, len(space.blocks)))
+    gone = set(dropped_block_indices(plan, space.depth_group, space.depth_size))
+    dropped = {i for i, b in enumerate(space.blocks) if b.depth_index in gone}
     blocks = [{"name": b.name, "kept": i not in dropped,
                "heads": [b.heads, 0 if i in dropped else kept(b.heads_group, b.heads)],
                "mlp": [b.hidden, 0 if i in dropped else kept(b.hidden_group, b.hidden)]}
@@ -291,12 +355,12 @@ def structure(model: nn.Module, plan: PrunePlan, example: torch.Tensor, *,
             "depth": [len(blocks), len(blocks) - len(dropped)], "blocks": blocks}
 
 
-def dropped_block_indices(plan: PrunePlan, n_blocks: int) -> list[int]:
-    """Blocks a plan drops whole (its depth entry, ``depth:<container>``, lists the kept ones)."""
-    for g, keep in plan.keep.items():
-        if g.startswith("depth:") and plan.sizes.get(g) == n_blocks:
-            return [i for i in range(n_blocks) if i not in set(keep)]
-    return []
+def dropped_block_indices(plan: PrunePlan, depth_group: str | None, size: int) -> list[int]:
+    """Indices (in ``depth_group``) of the blocks a plan drops whole: its depth entry lists the kept ones."""
+    if not depth_group or depth_group not in plan.keep:
+        return []
+    keep = set(plan.keep[depth_group])
+    return [i for i in range(size) if i not in keep]
 
 
 def has_space(analysis: Analysis) -> bool:

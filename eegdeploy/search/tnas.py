@@ -201,12 +201,13 @@ def front_markdown(res: SearchResult, space: TransformerSpace, command: str = ""
 
     obj = res.objective
     head = ["", "accuracy (val) %", "params", "MACs (of baseline)", "latency ms (predicted)", "embedding",
-            "heads / MLP per block"]
+            "heads / MLP per block (or dropped)"]
 
     def row(mark: str, c: Candidate) -> list[str]:
         sub = c.plan.get("subnet")
         emb = str(sub["embedding"]) if sub else "uniform"
-        blocks = " ".join(f"{b['heads']}/{b['hidden']}" for b in sub["blocks"]) if sub else \
+        blocks = " ".join(f"{b['heads']}/{b['hidden']}" if b.get("kept", True) else "dropped"
+                          for b in sub["blocks"]) if sub else \
             f"keep {100 * next(iter(c.keep_ratios.values()), 1):.0f}% of every group"
         return [mark, f"{100 * c.accuracy:.1f}", f"{c.params:,}", f"{100 * c.macs_fraction:.1f}%",
                 f"{c.latency_ms:.2f}" if c.latency_ms else "-", emb, blocks]

@@ -48,8 +48,10 @@ def tiny(tmp_path_factory):
 def test_inspect_shows_the_space(tiny, capsys):
     assert main(["inspect", str(tiny / "vit.pt"), "--profile", str(tiny / "tiny.toml")]) == 0
     out = capsys.readouterr().out
-    # by hand: embedding 16 -> 8,10,12,14,16; heads 1,2; MLP 32 -> 8,16,24,32; 2 blocks: 5 x (2 x 4)^2 = 320
-    assert "search space: 320 subnets" in out and "heads 2 -> [1, 2]" in out and "[8, 16, 24, 32]" in out
+    # by hand: embedding 16 -> 8,10,12,14,16; heads 1,2; MLP 32 -> 8,16,24,32; 2 blocks each kept or dropped:
+    # 5 x (2 x 4 x 2)^2 = 1280
+    assert "search space: 1,280 subnets" in out and "heads 2 -> [1, 2]" in out and "[8, 16, 24, 32]" in out
+    assert "kept or dropped" in " ".join(out.split())  # the console wraps long lines
 
 
 @pytest.mark.parametrize("text, words", [
@@ -91,3 +93,10 @@ def test_supernet_search_compress(tiny, tmp_path, capsys):
     assert (comp / "slim.onnx").is_file()
     rep = json.loads((comp / "report.json").read_text())
     assert json.dumps(rep).count("slim.onnx") >= 1
+    # the report shows the transformer's shape before and after: the chosen subnet's widths and kept blocks
+    st, sub = rep["extras"]["structure"], plan["subnet"]
+    assert st["embedding"] == [16, sub["embedding"]]
+    assert st["depth"] == [2, sum(b["kept"] for b in sub["blocks"])]
+    for b, s in zip(st["blocks"], sub["blocks"]):
+        assert b["heads"] == [2, s["heads"] if s["kept"] else 0] and b["mlp"][0] == 32
+    assert "## Transformer structure" in (comp / "report.md").read_text()

@@ -286,6 +286,8 @@ ROWS: list[Row] = [
         lambda t: _space_args(t, "mlp_ratio = [0.5, 5.0]\n"), "outside 1..64"),
     Row("space-unknown-key", "a search space file with a key the space does not know",
         lambda t: _space_args(t, "width = [16]\n"), "unknown key 'width'"),
+    Row("space-drop", "a search space file whose depth choice (drop) is not true or false",
+        lambda t: _space_args(t, "drop = \"yes\"\n"), "drop must be true or false"),
     Row("data-missing", "--data names a file that does not exist",
         lambda t: ["compress", str(_ckpt(t)), "--data", str(t / "nope.npz")], "does not exist"),
     Row("input-shape-arity", "--input-shape with too few numbers for the model's first layer",

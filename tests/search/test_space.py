@@ -10,20 +10,32 @@ from eegdeploy.prune import slim
 from eegdeploy.search.space import DEPTH_NOTE, build_space, load_space_file
 
 
-class Block(nn.Module):
-    def __init__(self, dim, heads, dim_head, hidden):
+class Attention(nn.Module):
+    """Pre-norm multi-head attention as one residual branch (dim -> dim), as torcheeg's PreNorm(Attention)."""
+
+    def __init__(self, dim, heads, dim_head):
         super().__init__()
         self.heads = heads
-        self.n1, self.n2 = nn.LayerNorm(dim), nn.LayerNorm(dim)
+        self.n1 = nn.LayerNorm(dim)
         self.qkv = nn.Linear(dim, 3 * heads * dim_head, bias=False)
         self.out = nn.Linear(heads * dim_head, dim)
-        self.mlp = nn.Sequential(nn.Linear(dim, hidden), nn.GELU(), nn.Linear(hidden, dim))
 
     def forward(self, x):
         b, n, _ = x.shape
         q, k, v = (t.reshape(b, n, self.heads, -1).transpose(1, 2) for t in self.qkv(self.n1(x)).chunk(3, dim=-1))
         a = torch.softmax(q @ k.transpose(-1, -2), dim=-1) @ v
-        x = x + self.out(a.transpose(1, 2).reshape(b, n, -1))
+        return self.out(a.transpose(1, 2).reshape(b, n, -1))
+
+
+class Block(nn.Module):
+    def __init__(self, dim, heads, dim_head, hidden):
+        super().__init__()
+        self.attn = Attention(dim, heads, dim_head)
+        self.n2 = nn.LayerNorm(dim)
+        self.mlp = nn.Sequential(nn.Linear(dim, hidden), nn.GELU(), nn.Linear(hidden, dim))
+
+    def forward(self, x):
+        x = x + self.attn(x)
         return x + self.mlp(self.n2(x))
 
 
@@ -67,8 +79,10 @@ def test_default_space_from_the_analysis(space):
         assert (b.hidden, b.hidden_choices) == (32, (8, 16, 24, 32))
     assert space.embedding_choices == (8, 10, 12, 14, 16)
     assert [b.name for b in space.blocks] == ["blocks.0", "blocks.1"]
-    assert space.size() == 5 * (4 * 4) ** 2
-    assert DEPTH_NOTE in space.notes
+    # depth: both residual blocks may be dropped (kept or dropped per block)
+    assert space.depth_group == "depth:blocks" and [b.drop_choices for b in space.blocks] == [(0, 1), (0, 1)]
+    assert space.size() == 5 * (4 * 4) ** 2 * 2 ** 2
+    assert DEPTH_NOTE not in space.notes
 
 
 def test_full_width_subnet_is_the_model(model, space):
@@ -87,7 +101,7 @@ def test_keeps_the_top_units_by_a_naive_l1_order(model, space):
     w = model.blocks[0].mlp[0].weight.detach()
     top = sorted(torch.argsort(w.abs().sum(1), descending=True)[:16].tolist())
     assert plan.keep[space.blocks[0].hidden_group] == top
-    q = model.blocks[0].qkv.weight.detach().abs().reshape(3, 4, 4, 16).sum(dim=(0, 2, 3))  # per head
+    q = model.blocks[0].attn.qkv.weight.detach().abs().reshape(3, 4, 4, 16).sum(dim=(0, 2, 3))  # per head
     assert plan.keep[space.blocks[0].heads_group] == sorted(torch.argsort(q, descending=True)[:2].tolist())
 
 
@@ -108,13 +122,13 @@ def test_smaller_subnet_is_a_slice_of_the_larger(model, space):
     hpos = [large.keep[hid].index(c) for c in small.keep[hid]]
     assert torch.equal(s.blocks[0].mlp[0].weight, big.blocks[0].mlp[0].weight[hpos][:, pos])
     assert torch.equal(s.blocks[0].mlp[2].weight, big.blocks[0].mlp[2].weight[pos][:, hpos])
-    assert s.blocks[0].heads == 1 and big.blocks[0].heads == 3
+    assert s.blocks[0].attn.heads == 1 and big.blocks[0].attn.heads == 3
     hg = space.blocks[0].heads_group
     (head,) = small.keep[hg]
     at = large.keep[hg].index(head)
     # q, k and v rows of the small's one head are the large's rows of that head (4 per head)
     rows = torch.cat([torch.arange(4) + 4 * at + 12 * part for part in range(3)])
-    assert torch.equal(s.blocks[0].qkv.weight, big.blocks[0].qkv.weight[rows][:, pos])
+    assert torch.equal(s.blocks[0].attn.qkv.weight, big.blocks[0].attn.qkv.weight[rows][:, pos])
 
 
 def test_sorted_weights_make_subnets_storage_prefixes(model):
@@ -150,10 +164,10 @@ def test_sorted_weights_make_subnets_storage_prefixes(model):
         assert torch.equal(a.mlp[0].weight, b.mlp[0].weight[:ws, :10])
         assert torch.equal(a.mlp[0].bias, b.mlp[0].bias[:ws])
         assert torch.equal(a.mlp[2].weight, b.mlp[2].weight[:10, :ws])
-        assert torch.equal(a.n1.weight, b.n1.weight[:10])
+        assert torch.equal(a.attn.n1.weight, b.attn.n1.weight[:10])
         # fused q, k, v: each of the three is the prefix of the large one's (4 rows per head)
-        assert torch.equal(a.qkv.weight.reshape(3, hs * 4, 10), b.qkv.weight.reshape(3, hl * 4, 14)[:, :hs * 4, :10])
-        assert torch.equal(a.out.weight, b.out.weight[:10, :hs * 4])
+        assert torch.equal(a.attn.qkv.weight.reshape(3, hs * 4, 10), b.attn.qkv.weight.reshape(3, hl * 4, 14)[:, :hs * 4, :10])
+        assert torch.equal(a.attn.out.weight, b.attn.out.weight[:10, :hs * 4])
     full = slim(m, sp.plan(sp.largest()), X)
     with torch.no_grad():
         assert torch.equal(full(x), m(x))  # the full-width subnet is the (sorted) model
@@ -166,7 +180,7 @@ def test_space_file_grids(model, tmp_path):
     assert sp.embedding_choices == (12, 16)
     assert sp.blocks[0].heads_choices == (2, 4) and sp.blocks[1].heads_choices == (1,)
     assert sp.blocks[0].hidden_choices == (16, 32)  # ratio x embedding width 16
-    assert sp.size() == 2 * (2 * 2) * (1 * 2)
+    assert sp.size() == 2 * (2 * 2) * (1 * 2) * 2 ** 2  # x kept/dropped per block
     j = tmp_path / "space.json"
     j.write_text('{"heads": [3]}')
     assert build_space(model, X, load_space_file(j)).blocks[1].heads_choices == (3,)
@@ -179,6 +193,8 @@ def test_space_file_grids(model, tmp_path):
     ({"embedding": [17]}, "embedding: choice 17"),
     ({"mlp_ratio": [3.0]}, "MLP width 48, outside 1..32"),
     ({"depth": [1]}, "unknown key 'depth'"),
+    ({"drop": "yes"}, "drop must be true or false"),
+    ({"blocks": {"1": {"drop": 1}}}, "drop must be true or false"),
     ({"blocks": {"7": {"heads": [1]}}}, "blocks.7 is not a block"),
     ({"blocks": {"0": {"width": [1]}}}, "unknown key 'width'"),
 ])
@@ -186,6 +202,42 @@ def test_bad_space_is_one_config_error(model, spec, words):
     with pytest.raises(ConfigError) as err:
         build_space(model, X, spec)
     assert words in str(err.value) and "\n" not in str(err.value)
+
+
+def test_depth_genes_drop_whole_blocks(model, space):
+    from eegdeploy.search.space import structure
+
+    x = torch.randn(7, 5, 6)
+    genes = space.largest()
+    genes[-2] = 0  # drop block 0
+    plan = space.plan(genes)
+    assert plan.keep["depth:blocks"] == [1] and plan.sizes["depth:blocks"] == 2
+    assert space.blocks[0].heads_group not in plan.keep  # a dropped block's widths are not cut
+    small = slim(model, plan, X)
+    # by hand: without block 0 the model is embed -> block 1 -> head
+    with torch.no_grad():
+        h = model.embed(x) + model.pos
+        want = model.head(model.norm(model.blocks[1](h)).mean(dim=1))
+        assert torch.allclose(small(x), want, atol=1e-5)
+    # block 0's residual branches (attention, MLP) and the norm feeding only the MLP are gone with their weights
+    gone = sum(p.numel() for m in (model.blocks[0].attn, model.blocks[0].mlp, model.blocks[0].n2)
+               for p in m.parameters())
+    assert sum(p.numel() for p in small.parameters()) == sum(p.numel() for p in model.parameters()) - gone
+    st = structure(model, plan, X)
+    assert st["depth"] == [2, 1] and [b["kept"] for b in st["blocks"]] == [False, True]
+    assert st["blocks"][0]["heads"] == [4, 0]
+    # every block dropped: the most important one stays
+    sub = space.decode(space.smallest())
+    assert sum(b["kept"] for b in sub["blocks"]) == 1
+    assert "dropped" in space.describe(space.smallest())
+
+
+def test_space_file_can_fix_depth(model):
+    sp = build_space(model, X, {"drop": False})
+    assert [b.drop_choices for b in sp.blocks] == [(1,), (1,)]
+    assert all(b["kept"] for b in sp.decode(sp.smallest())["blocks"])
+    sp = build_space(model, X, {"blocks": {"0": {"drop": False}}})
+    assert [b.drop_choices for b in sp.blocks] == [(1,), (0, 1)]
 
 
 def test_bad_space_file_syntax(tmp_path):
@@ -212,6 +264,7 @@ def test_structure_before_and_after(model, space):
     assert st["embedding"] == [16, 10] and st["depth"] == [2, 2]
     assert [(b["heads"], b["mlp"], b["kept"]) for b in st["blocks"]] == [([4, 1], [32, 16], True),
                                                                          ([4, 3], [32, 8], True)]
-    assert dropped_block_indices(PrunePlan("x", 0.5, keep={"depth:blocks": [1]}, sizes={"depth:blocks": 2}), 2) == [0]
+    assert dropped_block_indices(PrunePlan("x", 0.5, keep={"depth:blocks": [1]}, sizes={"depth:blocks": 2}),
+                                 "depth:blocks", 2) == [0]
     assert structure(nn.Sequential(nn.Conv1d(2, 4, 3), nn.Flatten(), nn.Linear(24, 2)),
                      PrunePlan("x", 0.0, keep={}, sizes={}), torch.zeros(1, 2, 8)) is None

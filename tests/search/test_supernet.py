@@ -23,11 +23,11 @@ def _splits():
 def test_keep_masks_count_by_hand():
     torch.manual_seed(0)
     m = TinyViT().eval()
-    sp = build_space(m, X)
+    sp = build_space(m, X, {"drop": False})  # widths only (a dropped block is zeroed by a hook, not by masks)
     mk = keep_masks(m, sp, sp.smallest(), X)
     # smallest: embedding 8 of 16, 1 head of 4 (4 dims), MLP 8 of 32
     assert int(mk["blocks.0.mlp.0.weight"].sum()) == 8 * 8
-    assert int(mk["blocks.0.qkv.weight"].sum()) == 3 * 4 * 8
+    assert int(mk["blocks.0.attn.qkv.weight"].sum()) == 3 * 4 * 8
     assert int(mk["embed.weight"].sum()) == 8 * 6
     assert int(mk["head.weight"].sum()) == 2 * 8
     assert all(bool(v.all()) for v in keep_masks(m, sp, sp.largest(), X).values())
@@ -45,7 +45,7 @@ def test_training_moves_only_weights_some_subnet_keeps():
     torch.manual_seed(0)
     m = TinyViT().eval()
     # a space whose largest subnet keeps 12 of the 16 embedding channels: the other 4 are never trained
-    sp = build_space(m, X, {"embedding": [8, 12], "heads": [1, 2], "mlp_ratio": [0.5, 1.0]})
+    sp = build_space(m, X, {"embedding": [8, 12], "heads": [1, 2], "mlp_ratio": [0.5, 1.0], "drop": False})
     sort_by_importance(m, sp, X)  # what train_supernet does first: afterwards it is a no-op there
     before = {n: p.detach().clone() for n, p in m.named_parameters()}
     res = train_supernet(m, sp, _splits(), X, SupernetConfig(epochs=1, random_subnets=1, lr=1e-2))
