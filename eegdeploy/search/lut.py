@@ -101,9 +101,13 @@ class LatencyLUT:
         """The whole model's measured time scaled by Σ layer times at the plan's widths / Σ at full widths: the rest
         of the network (BatchNorm, activations, pooling) shrinks with the channels, and per-call overheads of
         timing layers alone cancel out."""
+        from eegdeploy.prune import dropped_blocks
+
+        # layers inside a dropped residual branch (depth) do not run at all
+        gone = [br.module for b in dropped_blocks(self.analysis, plan) for br in b.branches]
         layers = 0.0
         for name, (keep_in, keep_out) in layer_masks(self.analysis, plan).items():
-            if name in self.inputs:
+            if name in self.inputs and not any(name == g or name.startswith(g + ".") for g in gone):
                 layers += self.layer_ms(name, keep_in, keep_out)
         return self.full_ms * (layers / self.layers_full_ms if self.layers_full_ms > 0 else 1.0)
 

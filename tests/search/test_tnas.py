@@ -56,3 +56,25 @@ def test_uniform_plan_keeps_the_same_fraction_everywhere():
     # by hand: embedding 8 of 16, 2 heads of 4, MLP 16 of 32
     assert {g: len(k) for g, k in p.keep.items()} == {sp.embedding_group: 8, **{b.heads_group: 2 for b in sp.blocks},
                                                       **{b.hidden_group: 16 for b in sp.blocks}}
+
+
+@pytest.mark.slow
+def test_latency_table_leaves_out_dropped_blocks():
+    from eegdeploy.prune import analyse
+    from eegdeploy.search.lut import LatencyLUT
+
+    torch.manual_seed(0)
+    m = TinyViT().eval()
+    sp = build_space(m, X)
+    from eegdeploy.prune import layer_masks
+
+    an = analyse(m, X)
+    lut = LatencyLUT(m, an, X, batch=2)
+    full = sp.largest()
+    drop0 = list(full)
+    drop0[-2] = 0  # block 0 dropped, widths unchanged
+    # the per-layer times are cached by width, so the two sums differ exactly by block 0's layers
+    masks = layer_masks(an, sp.plan(full))
+    per = {n: lut.layer_ms(n, *masks[n]) for n in lut.inputs}
+    left = sum(t for n, t in per.items() if not n.startswith("blocks.0."))
+    assert lut.raw_ms(sp.plan(drop0)) == pytest.approx(lut.raw_ms(sp.plan(full)) * left / sum(per.values()))
