@@ -3,9 +3,8 @@
 torcheeg cuts a ``[b, chunk, H, W]`` grid recording into patches with einops,
 ``Rearrange('b (c p0) (h p1) (w p2) -> b c h w (p1 p2 p0)')``, and embeds each with a ``Linear``. Exported to
 ONNX that is a rank-7 ``Transpose`` of the whole input whose innermost output axis is the slowest-moving input
-axis: onnxruntime (1.32, CPU) spends longer on it than on every attention block of a slim subnet (measured on
-vit-deap at batch 64: about 39 % of the searched subnet's time, 12 % of the unpruned model's), and since the
-input is never pruned, that cost stays while everything else shrinks.
+axis: onnxruntime (1.32, CPU) spends longer on it than on every attention block of a slim subnet (benchmarks/tnas.py
+profiles it on vit-deap), and since the input is never pruned, that cost stays while everything else shrinks.
 
 The same map is a strided convolution: fold the time patches into the batch (``[b*c, p0, H, W]``, a free
 reshape of contiguous memory), convolve with the Linear's weight laid out as ``[E, p0, p1, p2]`` (kernel =
