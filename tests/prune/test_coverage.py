@@ -49,3 +49,6 @@ def test_coverage_does_not_regress():
         if doc[5] != "-" and float(doc[5]) <= 0.70 and doc[7] == "ok":
             assert r.macs_ratio is not None and r.macs_ratio <= float(doc[5]) + 0.01, (r.name, r.macs_ratio, r.error)
             assert r.parity is not None and r.parity <= 1e-5, (r.name, r.parity)
+        if "blocks dropped" in doc[8]:  # depth: the same blocks still drop, exactly
+            assert r.depth.split(":")[0] == doc[8].split(":")[0], (r.name, r.depth, r.error)
+            assert float(re.search(r"parity ([0-9.e+-]+)", r.depth).group(1)) <= 1e-5, (r.name, r.depth)
