@@ -1,7 +1,5 @@
 """slim.pt of the ATen kind: models torch.fx cannot trace, stored as their torch.export graph and interpreted."""
 
-import math
-
 import pytest
 import torch
 import torch.nn as nn
@@ -236,11 +234,13 @@ def test_a_nested_structure_bomb_is_refused_quickly(vit_obj):
             "bias", deep)))
 
 
-def test_the_whitelist_is_finite_and_names_only_aten_and_size_arithmetic():
+def test_the_whitelist_names_only_functional_aten_ops_and_size_arithmetic():
     assert 100 < len(ATEN_OPS) < 400
     assert all(k.startswith("aten.") or k.startswith("operator.") for k in ATEN_OPS)
-    assert not any(k.endswith("_.Tensor") or "_." in k.split(".")[1][-2:] for k in ATEN_OPS)  # no in-place ops
-    assert math.isfinite(len(ATEN_OPS))
+    packets = [k.split(".")[1] for k in ATEN_OPS if k.startswith("aten.")]
+    assert not [p for p in packets if p.endswith("_")]  # ATen names in-place ops add_, mul_, ...: none listed
+    # nothing that reads a file, hands out uninitialised memory, or has a data-dependent output shape
+    assert not {"empty", "empty_strided", "from_file", "_local_scalar_dense", "item", "nonzero"} & set(packets)
 
 
 def _cli(args: list[str], tmp_path) -> tuple[int, str, str]:
