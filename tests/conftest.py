@@ -19,6 +19,13 @@ settings.register_profile("explore", derandomize=False, deadline=None, max_examp
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    # the fast tier (make test-fast: -m "not slow") tells property tests to draw fewer examples (tests/prune's
+    # examples()); make test draws them all. Set here so that every xdist worker sees it before importing tests.
+    if (config.getoption("markexpr") or "").strip() == "not slow":
+        os.environ["EEGDEPLOY_TEST_TIER"] = "fast"
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _data_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
     """Generated data sets (synthetic:realistic) are cached in this run's temp folder, one per xdist worker, never

@@ -1,5 +1,13 @@
+import os
+
 import torch
 import torch.nn as nn
+
+
+def examples(full: int) -> int:
+    """Hypothesis examples for a property test: ``full`` in make test, a third of them (at least 4) in the fast
+    tier (tests/conftest.py sets EEGDEPLOY_TEST_TIER for -m "not slow"). Both draw a fixed, derandomized set."""
+    return max(4, full // 3) if os.environ.get("EEGDEPLOY_TEST_TIER") == "fast" else full
 
 
 class Residual(nn.Module):

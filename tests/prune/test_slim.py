@@ -11,7 +11,7 @@ from eegdeploy.models import bundle_from_profile
 from eegdeploy.prune import (LFPConfig, PrunePlan, analyse, apply_masks, channel_groups, make_config, prune, slim,
                              verify_slim)
 
-from .conftest import Depthwise, Residual, Unknown, macs
+from .conftest import Depthwise, Residual, Unknown, examples, macs
 
 from eegdeploy.config import list_profiles
 
@@ -165,7 +165,7 @@ def test_untraceable_model_is_a_clear_error():
     assert "\n" not in str(err.value)
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=examples(25), deadline=None)
 @given(widths=st.lists(st.integers(2, 9), min_size=1, max_size=3), ratio=st.floats(0.05, 0.95),
        depthwise=st.booleans(), pool=st.booleans())
 def test_property_slim_equals_pruned(widths, ratio, depthwise, pool):
@@ -207,7 +207,7 @@ class _Branches(nn.Module):
         return self.head(torch.flatten(torch.relu(self.mid(y)), 1))
 
 
-@settings(max_examples=20, deadline=None)
+@settings(max_examples=examples(20), deadline=None)
 @given(a=st.integers(2, 8), b=st.integers(2, 8), axis=st.sampled_from([1, 3]), depthwise=st.booleans(),
        ratio=st.floats(0.05, 0.95))
 def test_property_multibranch_concat(a, b, axis, depthwise, ratio):

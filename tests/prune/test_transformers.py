@@ -11,6 +11,8 @@ from hypothesis import given, settings, strategies as st
 
 from eegdeploy.prune import LFPConfig, analyse, apply_masks, prune, slim
 
+from .conftest import examples
+
 
 class Attention(nn.Module):
     def __init__(self, dim: int, heads: int, dim_head: int, fused: bool, sdpa: bool) -> None:
@@ -133,7 +135,7 @@ def test_masked_layernorm_ignores_removed_channels():
         assert torch.allclose(masked(x), ref, atol=1e-6)
 
 
-@settings(max_examples=10, deadline=None, derandomize=True)
+@settings(max_examples=examples(10), deadline=None, derandomize=True)
 @given(heads=st.integers(1, 4), dim_head=st.integers(1, 4), dim=st.integers(2, 9), hidden=st.integers(2, 12),
        depth=st.integers(1, 3), pre_norm=st.booleans(), fused=st.booleans(), sdpa=st.booleans(),
        ratio=st.floats(0.1, 0.9), ratio_depth=st.sampled_from([0.0, 0.5]))
