@@ -81,7 +81,9 @@ def train_baselines(name: str, plan: Plan, work: Path, seed: int, say) -> dict[s
     out = {}
     for fold in range(plan.folds if plan.split != "holdout" else 1):
         path = work / f"baseline-f{fold}.pt"
-        if not path.exists():
+        if path.exists():
+            say(f"{name} fold {fold}: baseline reused from {path} (an earlier run of the same command)")
+        else:
             splits = cell_splits(spec, fold, profile)
             bundle = bundle_from_profile(profile, seed=seed)
             t0 = time.time()
@@ -98,7 +100,13 @@ def train_baselines(name: str, plan: Plan, work: Path, seed: int, say) -> dict[s
 def run_model(name: str, plan: Plan, work: Path, seed: int, backend: str, say) -> dict[str, Any]:
     from eegdeploy.sweep import SweepConfig, sweep
 
+    import json
+
     work.mkdir(parents=True, exist_ok=True)
+    before = {kind: sum(1 for c in json.loads((work / kind / "sweep.json").read_text())["cells"].values()
+                        if "failed" not in c) if (work / kind / "sweep.json").exists() else 0 for kind in ("sweep", "kg")}
+    reused_baselines = sum(1 for f in range(plan.folds if plan.split != "holdout" else 1)
+                           if (work / f"baseline-f{f}.pt").exists())
     ckpts = train_baselines(name, plan, work, seed, say)
     base = {"checkpoint": ckpts["0"], "checkpoints": ckpts, "model": ckpts["0"], "profile": name, "data": plan.data[name],
             "seed": seed, "epochs": plan.epochs, "split": plan.split, "folds": plan.folds,
@@ -112,10 +120,9 @@ def run_model(name: str, plan: Plan, work: Path, seed: int, backend: str, say) -
     kg = {"mode": "region", "region": "frontal", "weight": 1.0}
     kg_table = sweep({**base, "out": str((work / "kg").resolve()), "kg": kg}, kg_cfg,
                      progress=lambda m: say(f"{name} (kg): {m}"))
-    import json
-
     kg_cells = json.loads((work / "kg" / "sweep.json").read_text())["cells"]
-    return {"table": table, "kg_table": kg_table, "kg_cells": kg_cells, "cell_seconds": cell_seconds(work)}
+    return {"table": table, "kg_table": kg_table, "kg_cells": kg_cells, "cell_seconds": cell_seconds(work),
+            "reused": {"cells": before["sweep"] + before["kg"], "baselines": reused_baselines}}
 
 
 def cell_seconds(work: Path) -> list[float]:
@@ -160,23 +167,31 @@ def to_markdown(results: dict[str, dict[str, Any]], plan: Plan, quick: bool, sec
     lines = ["# Compression versus accuracy on realistic synthetic EEG", ""]
     if (run or {}).get("partial"):
         lines += ["**PARTIAL**: written by `--collect` from the cells finished so far; a row's n counts the folds "
-                  "that finished, and the header's times are not the run's.", ""]
+                  "that finished; the run's total time, CPU and load were not recorded (each cell's time was).", ""]
     if quick:
         lines += ["**QUICK RUN** (`--quick`): small data, few epochs, one split. The accuracies are noisy (a few dozen "
                   "test trials); use it to see the machinery work, not to rank methods. The full table comes from "
                   "`python -m benchmarks.accuracy`.", ""]
     run = run or {}
     cells = [t for res in results.values() for t in res.get("cell_seconds", [])]
+    reused = [res["reused"] for res in results.values() if res.get("reused")]
+    reused_note = ""
+    if reused and (sum(r["cells"] for r in reused) or sum(r["baselines"] for r in reused)):
+        reused_note = (f" {sum(r['cells'] for r in reused)} cells and {sum(r['baselines'] for r in reused)} baselines "
+                       "had been finished by earlier, interrupted runs of the same command (resumed from its work "
+                       "folder): the wall and CPU times above are this invocation's alone; the cell times count "
+                       "every cell.")
     load = run.get("load")
     took = f"in {seconds / 60:.1f} min wall" if not run.get("partial") else "(cells finished before it was stopped)"
     lines += [f"Produced by `{cmd}` {took} on {env.get('cpu') or platform.processor()} "
               f"({os.cpu_count()} cores), seed {seed}"
-              + (f", {run['jobs']} model(s) at a time" if run.get("jobs") else "") + "."
+              + (f", {run['jobs']} model(s) at a time" if run.get("jobs") and not run.get("partial") else "") + "."
               + (f" Other work shared the machine: load average {load[0]:.1f} at the start and {load[1]:.1f} at the "
                  f"end (1-minute; {os.cpu_count()} cores)." if load else "")
               + (f" CPU time of this run and its workers: {run['cpu_s'] / 60:.1f} min." if run.get("cpu_s") else "")
               + (f" Cells (compress runs) took {sum(cells) / len(cells):.0f} s on average (min {min(cells):.0f}, max "
-                 f"{max(cells):.0f}, {len(cells)} cells, wall clock under that load)." if cells else ""), "",
+                 f"{max(cells):.0f}, {len(cells)} cells, wall clock under that load)." if cells else "")
+              + reused_note, "",
               "- Data (see docs/data.md: simulated DEAP recordings with a weak frontal alpha asymmetry / temporal gamma "
               "valence effect and rating noise): " + "; ".join(f"{m}: `--data {d}`" for m, d in plan.data.items()
                                                               if m in results) + ".",
@@ -215,6 +230,15 @@ def to_markdown(results: dict[str, dict[str, Any]], plan: Plan, quick: bool, sec
               markdown_table(["model", "reduction of", "baseline accuracy %", "largest reduction within 0.5 points",
                               "setting: accuracy"], summary), ""]
     lines += [seventy_five(results), ""]
+    if quick and cells:
+        per_model = (FULL.folds * len(FULL.methods) * len(FULL.recovers) * len(FULL.ratios)
+                     + 2 * FULL.folds * len(FULL.kg_ratios))  # a knowledge-guided cell trains twice
+        total = per_model * len(results)
+        hours = total * (sum(cells) / len(cells)) / max(1, (run.get("jobs") or 1)) / 3600
+        lines += [f"The full plan runs {per_model} cells per model ({total} in all, knowledge-guided cells counted "
+                  f"twice) plus {FULL.folds} baselines each: at this run's mean cell time and parallelism, about "
+                  f"{hours:.1f} h under the same load, before its {FULL.epochs} recovery epochs (here {plan.epochs}) "
+                  "and the teacher's forward passes for distill add to each cell.", ""]
     for name, res in results.items():
         rows = res["table"]["rows"]
         lines += [f"## {name}", ""]
@@ -326,7 +350,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.collect:
         results = {name: collect(name, plan, work / name) for name in names}
         done = sum(len(r["table"]["rows"]) for r in results.values())
-        text = to_markdown(results, plan, args.quick, 0.0, args.backend, args.seed, {"partial": True})
+        jobs = max(1, min(args.jobs, len(names))) if args.backend == "local" else 1
+        text = to_markdown(results, plan, args.quick, 0.0, args.backend, args.seed, {"partial": True, "jobs": jobs})
         write_text(args.out, text)
         say(f"wrote {args.out} from {done} finished rows")
         return 0
