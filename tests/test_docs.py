@@ -91,6 +91,6 @@ def test_ci_runs_the_readmes_test_command_and_it_runs_every_test():
     assert "make test   #" in (ROOT / "README.md").read_text()
     make = (ROOT / "Makefile").read_text()
     xdist = re.search(r"^XDIST := (.+)$", make, re.M).group(1)
-    assert xdist == "-n auto --dist loadgroup"
+    assert xdist == "-n auto --dist loadfile"
     assert _make_recipe("test") == ["$(BIN)/python -m pytest -q $(XDIST)"]
     assert _make_recipe("test-fast") == ['$(BIN)/python -m pytest -q $(XDIST) -m "not slow"']

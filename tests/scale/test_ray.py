@@ -16,8 +16,8 @@ from eegdeploy.models import bundle_from_profile, save_checkpoint
 from eegdeploy.sweep import SweepConfig, sweep
 
 ray = pytest.importorskip("ray")
-# starts a Ray cluster and runs sweeps; under pytest-xdist (--dist loadgroup) both tests run on one worker, so two
-# clusters never start at once
+# starts a Ray cluster and runs sweeps; under pytest-xdist (make test: --dist loadfile; the group also holds with
+# --dist loadgroup) both tests run on one worker, so two clusters never start at once
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("ray")]
 ROOT = Path(__file__).resolve().parents[2]
 DETERMINISTIC = ("method", "ratio", "recover", "n", "accuracy", "accuracy_std", "baseline_accuracy",
