@@ -139,7 +139,10 @@ def test_a_transformer_compresses_end_to_end_with_an_aten_slim_pt(tmp_path):
     out = tmp_path / "vit"
     r = compress(bundle_from_profile(prof, seed=0), _splits(prof.input.shape, n=24), cfg, out).to_dict()
     # no recipe in the config: the shipped vit-deap profile's, read from its TOML file here
-    import tomllib
+    try:
+        import tomllib
+    except ImportError:  # Python 3.10
+        import tomli as tomllib
     from pathlib import Path
 
     want = tomllib.loads((Path(__file__).parents[1] / "profiles" / "vit-deap.toml").read_text())["train"]
