@@ -180,8 +180,11 @@ def test_method_options_reach_their_cells_and_are_part_of_the_settings(npz_spec)
     sweep(spec, cfg)
     out = Path(spec["out"])
     recipe = lambda m: json.loads((out / "cells" / f"{m}-r0.5-none-f0" / "report.json").read_text())["recipe"]  # noqa: E731
-    assert recipe("lfp")["options"] == {"scope": "global", "include_linear": False}
-    assert recipe("uwmp")["options"] == {"include_linear": False}
+    # the recipe records every option, defaults included: no per-dimension ratio given, depth off
+    defaults = {"include_linear": False, "ratio_heads": None, "ratio_mlp": None, "ratio_embed": None,
+                "ratio_depth": 0.0}
+    assert recipe("lfp")["options"] == {**defaults, "scope": "global"}
+    assert recipe("uwmp")["options"] == defaults
     assert "method options lfp: scope=global" in (out / "sweep.md").read_text()
     with pytest.raises(ConfigError, match="method_options"):
         sweep({**spec, "method_options": {}}, cfg)
