@@ -35,17 +35,16 @@ import torch
 import torch.nn as nn
 
 from eegdeploy.errors import CheckpointError, InputError, UnsupportedLayerError
-from eegdeploy.limits import (MAX_FLOPS_PER_SAMPLE, MAX_GRAPH_NODES, MAX_LIVE_ELEMENTS, MAX_NESTING, MAX_PARAMS,
+from eegdeploy.limits import (MAX_FLOPS_PER_SAMPLE, MAX_GRAPH_NODES, MAX_LIVE_ELEMENTS, MAX_PARAMS,
                               MAX_SAMPLE_ELEMENTS, over)
+from eegdeploy.models.stored import FIX, ArgDecoder, Ref, adopt, bad, check_path, fill, free_after
 from eegdeploy.text import clean
 
 __all__ = ["ATEN_OPS", "ATEN_VERSION", "AtenModule", "from_aten", "to_aten"]
 
 ATEN_VERSION = 2
 _FIX = "slim.onnx carries the model; or write forward with the operations listed in docs/export.md"
-_BAD = "re-export the model with eegdeploy compress"
 _INT_ENDS = (2 ** 63 - 1, -(2 ** 63))  # "to the end" in slice steps; any size they would make is checked on meta
-_MAX_ITEMS = 1 << 18  # values in all stored arguments of one file (a memo-shared list cannot fan out past it)
 
 # The whitelist: ATen overloads by name. Grouped by how their output size relates to their inputs, which only the
 # documentation needs: every size is checked on the meta device before the real run.
@@ -273,95 +272,21 @@ def to_aten(module: nn.Module, example: torch.Tensor, *, meta: Mapping[str, Any]
 
 # --- reading ---------------------------------------------------------------------------------------------------
 
-def _bad(msg: str) -> CheckpointError:
-    return CheckpointError(f"slim.pt {msg}", fix=_BAD)
+def _dtype(x: Any) -> torch.dtype:
+    if not isinstance(x, str) or x not in DTYPES:
+        raise bad(f"names a dtype {clean(x, max_len=40)!r} outside the whitelist")
+    return DTYPES[x]
 
 
-class _Ref:
-    __slots__ = ("i",)
-
-    def __init__(self, i: int) -> None:
-        self.i = i
-
-
-class _Decoder:
-    """Stored arguments -> values of a few plain kinds; node names become _Ref positions. Depth and the total
-    number of values are bounded (a pickle memo can share one list many times: without a total, a few KB fan
-    out into billions of visits)."""
-
-    def __init__(self) -> None:
-        self.items = 0
-
-    def __call__(self, v: Any, index: Mapping[str, int], depth: int = 0) -> Any:
-        self.items += 1
-        if self.items > _MAX_ITEMS:
-            raise _bad(f"holds more than {_MAX_ITEMS:,} argument values")
-        if depth > MAX_NESTING:
-            raise _bad("nests arguments too deeply")
-        if v is None or isinstance(v, (bool, float)):
-            return v
-        if isinstance(v, int):
-            if abs(v) > 1 << 40 and v not in _INT_ENDS:
-                raise _bad(f"holds an integer argument out of range ({v})")
-            return v
-        if isinstance(v, str):
-            if len(v) > 256:
-                raise _bad("holds a string argument longer than 256 characters")
-            return v
-        if isinstance(v, list):
-            if len(v) > 4096:
-                raise _bad("holds a list argument longer than 4096 items")
-            return [self(x, index, depth + 1) for x in v]
-        if isinstance(v, dict) and len(v) == 1:
-            (kind, x), = v.items()
-            if kind == "tuple" and isinstance(x, list):
-                return tuple(self(x, index, depth))
-            if kind == "node":
-                if not isinstance(x, str) or x not in index:
-                    raise _bad(f"refers to node {clean(x, max_len=40)!r} before it is defined")
-                return _Ref(index[x])
-            if kind == "dtype":
-                if not isinstance(x, str) or x not in DTYPES:
-                    raise _bad(f"names a dtype {clean(x, max_len=40)!r} outside the whitelist")
-                return DTYPES[x]
-            if kind == "memory_format":
-                if not isinstance(x, str) or x not in MEMORY_FORMATS:
-                    raise _bad(f"names a memory format {clean(x, max_len=40)!r} outside the whitelist")
-                return MEMORY_FORMATS[x]
-            if kind == "dict" and isinstance(x, dict):
-                if len(x) > 64:
-                    raise _bad("holds too many keyword arguments")
-                return {_kwarg(k): self(e, index, depth + 1) for k, e in x.items()}
-        raise _bad("holds an argument of an unknown kind")
+def _memory_format(decode: ArgDecoder, x: Any, index: Mapping[str, int], depth: int) -> torch.memory_format:
+    if not isinstance(x, str) or x not in MEMORY_FORMATS:
+        raise bad(f"names a memory format {clean(x, max_len=40)!r} outside the whitelist")
+    return MEMORY_FORMATS[x]
 
 
-def _kwarg(k: Any) -> str:
-    if not (isinstance(k, str) and k.isidentifier() and k.isascii() and len(k) <= 64) or k.startswith("_") \
-            or k == "out":
-        raise _bad(f"uses a keyword argument name {clean(k, max_len=40)!r} that is not allowed")
-    return k
-
-
-def _fill(v: Any, vals: list[Any]) -> Any:
-    if isinstance(v, _Ref):
-        return vals[v.i]
-    if isinstance(v, list):
-        return [_fill(x, vals) for x in v]
-    if isinstance(v, tuple):
-        return tuple(_fill(x, vals) for x in v)
-    if isinstance(v, dict):
-        return {k: _fill(x, vals) for k, x in v.items()}
-    return v
-
-
-def _refs(v: Any) -> list[int]:
-    if isinstance(v, _Ref):
-        return [v.i]
-    if isinstance(v, (list, tuple)):
-        return [i for x in v for i in _refs(x)]
-    if isinstance(v, dict):
-        return [i for x in v.values() for i in _refs(x)]
-    return []
+def _decoder() -> ArgDecoder:
+    """The ATen kind's argument decoder: whitelisted dtypes and memory formats, "to the end" slice bounds."""
+    return ArgDecoder(_dtype, {"memory_format": _memory_format}, int_ends=_INT_ENDS)
 
 
 def _numel(v: Any) -> int:
@@ -425,26 +350,13 @@ class AtenModule(nn.Module):
     def __init__(self, root: nn.Module, steps: list[tuple[str, Any, Any, Any]], shape: tuple[int | None, ...],
                  dtype: torch.dtype, tensors: dict[str, str]) -> None:
         super().__init__()
-        for name, child in root.named_children():
-            self.add_module(name, child)
-        for name, t in root.named_parameters(recurse=False):
-            self.register_parameter(name, t)
-        for name, t in root.named_buffers(recurse=False):
-            self.register_buffer(name, t, persistent=name not in root._non_persistent_buffers_set)
+        adopt(self, root)
         self._steps = steps
         self._tensors = tensors  # step target "params:fqn" -> attribute path
         self.input_shape = shape
         self.input_dtype = dtype
         self._checked: set[tuple[Any, ...]] = set()
-        n = len(steps)
-        last = list(range(n))
-        for i, (_, _, a, kw) in enumerate(steps):
-            for j in _refs(a) + _refs(kw):
-                last[j] = i
-        self._free_after: list[list[int]] = [[] for _ in range(n)]
-        for j, i in enumerate(last):
-            if steps[j][0] != "output":
-                self._free_after[i].append(j)
+        self._free_after = free_after(steps)
 
     def _tensor(self, target: str) -> torch.Tensor:
         path = self._tensors[target]
@@ -480,7 +392,7 @@ class AtenModule(nn.Module):
         except (CheckpointError, InputError):
             raise
         except (RuntimeError, TypeError, ValueError, IndexError, NotImplementedError, AttributeError) as err:
-            raise _bad(f"cannot run on input shape {list(x.shape)} ({type(err).__name__}: "
+            raise bad(f"cannot run on input shape {list(x.shape)} ({type(err).__name__}: "
                        f"{clean(str(err).splitlines()[0] if str(err) else '', max_len=120)})") from None
 
     def count_macs(self, x: torch.Tensor) -> tuple[int, int, dict[str, int]]:
@@ -507,7 +419,7 @@ class AtenModule(nn.Module):
                 bias = len(args) > 2 and isinstance(args[2], torch.Tensor)
                 tally["flops"] += 2 * mac + (n if bias else 0)
                 ref = self._steps[i][2][1]
-                layer = names.get(ref.i, f"step {i}") if isinstance(ref, _Ref) else f"step {i}"
+                layer = names.get(ref.i, f"step {i}") if isinstance(ref, Ref) else f"step {i}"
                 per_layer[layer] = per_layer.get(layer, 0) + mac
             elif "norm" in name:
                 tally["flops"] += 2 * n
@@ -538,10 +450,10 @@ class AtenModule(nn.Module):
                 if meta:
                     out = out.to("meta")
             elif op == "output":
-                return _fill(a, vals)[0]
+                return fill(a, vals)[0]
             else:
-                args = _fill(a, vals)
-                kwargs = _fill(kw, vals)
+                args = fill(a, vals)
+                kwargs = fill(kw, vals)
                 if target in _DROPOUT:
                     out = args[0]  # identity: the graph was captured in eval mode
                 elif target == "aten.sym_size.int":
@@ -578,7 +490,7 @@ class AtenModule(nn.Module):
             for j in self._free_after[i]:
                 vals[j] = None
                 live -= sizes[j]
-        raise _bad("has no output step")
+        raise bad("has no output step")
 
 
 _TRACED: dict[str, Callable[..., Any]] = {
@@ -594,44 +506,36 @@ def _guard_number(target: str, args: tuple[Any, ...]) -> None:
         if isinstance(a, torch.Tensor) and a.dim() == 0:  # a size while the TorchScript tracer runs
             continue
         if isinstance(a, bool) or not isinstance(a, (int, float, torch.SymInt, torch.SymFloat)):
-            raise _bad(f"applies {target} to a {type(a).__name__}")
+            raise bad(f"applies {target} to a {type(a).__name__}")
         if isinstance(a, int) and abs(a) > 1 << 40:
-            raise _bad(f"computes an integer out of range in {target}")
-
-
-def _check_path(key: Any, what: str) -> list[str]:
-    parts = key.split(".") if isinstance(key, str) and 0 < len(key) <= 256 else [""]
-    if not all(p.isascii() and (p.isidentifier() or p.isdigit()) and not p.startswith("_") and len(p) <= 64
-               for p in parts):
-        raise _bad(f"names a {what} {clean(key, max_len=60)!r} that is not a plain attribute path")
-    return parts
+            raise bad(f"computes an integer out of range in {target}")
 
 
 def _tensors(obj: Mapping[str, Any], table: str) -> dict[str, torch.Tensor]:
     t = obj.get(table) or {}
     if not isinstance(t, Mapping) or len(t) > MAX_GRAPH_NODES \
             or not all(isinstance(v, torch.Tensor) and type(v) in (torch.Tensor, nn.Parameter) for v in t.values()):
-        raise _bad(f"holds a malformed {table} table")
+        raise bad(f"holds a malformed {table} table")
     for key, v in t.items():
         if str(v.dtype).replace("torch.", "") not in DTYPES:
-            raise _bad(f"holds tensor {clean(key, max_len=60)!r} of dtype {v.dtype}, outside the whitelist")
+            raise bad(f"holds tensor {clean(key, max_len=60)!r} of dtype {v.dtype}, outside the whitelist")
     return dict(t)
 
 
 def _input_spec(obj: Mapping[str, Any]) -> tuple[tuple[int | None, ...], torch.dtype]:
     spec = obj.get("input")
     if not isinstance(spec, Mapping) or not isinstance(spec.get("shape"), list) or not 1 <= len(spec["shape"]) <= 8:
-        raise _bad("has a malformed input specification")
+        raise bad("has a malformed input specification")
     shape = spec["shape"]
     if not (shape[0] is None or isinstance(shape[0], int) and not isinstance(shape[0], bool) and 1 <= shape[0]) \
             or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 1 for d in shape[1:]):
-        raise _bad(f"declares an input shape {clean(shape, max_len=60)} that is not a list of positive sizes")
+        raise bad(f"declares an input shape {clean(shape, max_len=60)} that is not a list of positive sizes")
     n = math.prod(shape[1:])
     if n > MAX_SAMPLE_ELEMENTS:
         raise over("the input sample size (values)", n, MAX_SAMPLE_ELEMENTS, "slim.pt", _BIG)
     dtype = spec.get("dtype", "float32")
     if dtype not in DTYPES:
-        raise _bad(f"declares an input dtype {clean(dtype, max_len=30)!r} outside the whitelist")
+        raise bad(f"declares an input dtype {clean(dtype, max_len=30)!r} outside the whitelist")
     return tuple(shape), DTYPES[dtype]
 
 
@@ -645,33 +549,33 @@ def from_aten(obj: Mapping[str, Any]) -> AtenModule:
         tables = {name: _tensors(obj, name) for name in ("params", "buffers", "constants")}
         n_params = sum(t.numel() for table in tables.values() for t in table.values())
         if n_params > MAX_PARAMS:
-            raise over("the parameter count", n_params, MAX_PARAMS, "slim.pt", _BAD)
+            raise over("the parameter count", n_params, MAX_PARAMS, "slim.pt", FIX)
         graph = obj.get("graph")
         if not isinstance(graph, list) or len(graph) > MAX_GRAPH_NODES:
-            raise _bad("has a malformed or oversized graph")
+            raise bad("has a malformed or oversized graph")
         root = nn.Module()
         paths: dict[str, str] = {}
         for table, content in tables.items():
             for key, t in content.items():
-                parts = _check_path(key, "tensor") if table != "constants" else _check_path(f"constants.{key}",
+                parts = check_path(key, "tensor") if table != "constants" else check_path(f"constants.{key}",
                                                                                             "tensor")
                 parent = root
                 for p in parts[:-1]:
                     if p not in parent._modules:
                         if hasattr(parent, p):
-                            raise _bad(f"tensor path {key!r} collides with another tensor")
+                            raise bad(f"tensor path {key!r} collides with another tensor")
                         parent.add_module(p, nn.Module())
                     parent = parent._modules[p]
                 leaf = parts[-1]
                 if hasattr(parent, leaf):
-                    raise _bad(f"tensor path {clean(key, max_len=60)!r} is used twice")
+                    raise bad(f"tensor path {clean(key, max_len=60)!r} is used twice")
                 value = t.detach().clone()
                 if table == "params":
                     parent.register_parameter(leaf, nn.Parameter(value, requires_grad=value.is_floating_point()))
                 else:
                     parent.register_buffer(leaf, value, persistent=table == "buffers")
                 paths[f"{table}:{key}"] = ".".join(parts)
-        decode = _Decoder()
+        decode = _decoder()
         index: dict[str, int] = {}
         steps: list[tuple[str, Any, Any, Any]] = []
         inputs = outputs = 0
@@ -679,41 +583,41 @@ def from_aten(obj: Mapping[str, Any]) -> AtenModule:
             if not isinstance(n, Mapping) or n.get("op") not in ("input", "tensor", "call", "output") \
                     or not isinstance(n.get("name"), str) or not isinstance(n.get("target"), str) \
                     or len(n["name"]) > 256 or n["name"] in index:
-                raise _bad(f"has a malformed graph step at position {i}")
+                raise bad(f"has a malformed graph step at position {i}")
             op, target = n["op"], n["target"]
             args = decode(n.get("args", {"tuple": []}), index)
             kwargs = decode(n.get("kwargs", {"dict": {}}), index)
             if not isinstance(args, tuple) or not isinstance(kwargs, dict):
-                raise _bad(f"has malformed arguments at graph step {i}")
+                raise bad(f"has malformed arguments at graph step {i}")
             if op == "input":
                 inputs += 1
                 if target != "0" or inputs > 1:
-                    raise _bad("declares more than one input")
+                    raise bad("declares more than one input")
                 args, kwargs = (), {}
             elif op == "tensor":
                 if target not in paths:
-                    raise _bad(f"reads an undeclared tensor {clean(target, max_len=60)!r}")
+                    raise bad(f"reads an undeclared tensor {clean(target, max_len=60)!r}")
                 args, kwargs = (), {}
             elif op == "call":
                 if target not in ATEN_OPS:
-                    raise _bad(f"calls {clean(target, max_len=60)!r}, which is not in the whitelist of ATen "
+                    raise bad(f"calls {clean(target, max_len=60)!r}, which is not in the whitelist of ATen "
                                "operations")
                 if target.startswith("operator.") and kwargs:
-                    raise _bad(f"gives keyword arguments to {target}")
+                    raise bad(f"gives keyword arguments to {target}")
             else:
                 outputs += 1
                 if len(args) != 1:
-                    raise _bad("has a malformed output step")
+                    raise bad("has a malformed output step")
             index[n["name"]] = i
             steps.append((op, target, args, kwargs))
             if op == "output":
                 break
         if outputs != 1 or inputs != 1:
-            raise _bad("needs exactly one input step and one output step")
+            raise bad("needs exactly one input step and one output step")
         module = AtenModule(root, steps, shape, dtype, paths)
     except CheckpointError:
         raise
     except (KeyError, TypeError, ValueError, AttributeError, RuntimeError, IndexError) as err:
         raise CheckpointError(f"slim.pt is malformed ({type(err).__name__}: {clean(err, max_len=120)})",
-                              fix=_BAD) from None
+                              fix=FIX) from None
     return module.eval()

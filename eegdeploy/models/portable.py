@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import inspect
 import operator
-import re
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -29,7 +28,8 @@ import torch.nn.functional as F
 
 from eegdeploy.errors import CheckpointError, ParityError, UnsupportedLayerError
 from eegdeploy.io import atomic_path
-from eegdeploy.limits import MAX_GRAPH_NODES, MAX_NESTING, MAX_PARAMS, over
+from eegdeploy.limits import MAX_GRAPH_NODES, MAX_PARAMS, over
+from eegdeploy.models.stored import FIX, KEY, ArgDecoder, adopt, bad, check_path, fill, free_after, kwarg
 from eegdeploy.text import clean
 
 __all__ = ["PORTABLE_FORMAT", "PortableModule", "from_portable", "load_portable", "save_portable", "to_portable",
@@ -193,21 +193,7 @@ def to_portable(module: nn.Module, *, meta: Mapping[str, Any] | None = None) -> 
             "tensors": tensors, "state_dict": state, "meta": dict(meta or {})}
 
 
-_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}\Z")
-_PART = re.compile(r"(?:[A-Za-z_][A-Za-z0-9_]{0,63}|[0-9]{1,6})\Z")
 _OPS = ("placeholder", "get_attr", "call_module", "call_function", "call_method", "output")
-_BAD = "re-export the model with eegdeploy compress"
-
-
-def _bad(msg: str) -> CheckpointError:
-    return CheckpointError(f"slim.pt {msg}", fix=_BAD)
-
-
-def _check_name(qual: Any, what: str) -> list[str]:
-    parts = str(qual).split(".") if isinstance(qual, str) and len(qual) <= 256 else [""]
-    if not all(_PART.match(p) and not p.startswith("_") for p in parts):
-        raise _bad(f"names a {what} {clean(qual, max_len=60)!r} that is not a plain attribute path")
-    return parts
 
 
 def _container(root: nn.Module, parts: list[str]) -> nn.Module:
@@ -215,91 +201,34 @@ def _container(root: nn.Module, parts: list[str]) -> nn.Module:
     for p in parts:
         if p not in parent._modules:
             if hasattr(parent, p):
-                raise _bad(f"path {'.'.join(parts)!r} collides with an attribute")
+                raise bad(f"path {'.'.join(parts)!r} collides with an attribute")
             parent.add_module(p, nn.Module())
         parent = parent._modules[p]
     return parent
 
 
-class _Ref:
-    """The value of an earlier graph node (by position): the only way a stored argument reaches a value."""
-
-    __slots__ = ("i",)
-
-    def __init__(self, i: int) -> None:
-        self.i = i
+def _dtype(x: Any) -> torch.dtype:
+    dt = getattr(torch, x, None) if isinstance(x, str) and KEY.match(x) else None
+    if not isinstance(dt, torch.dtype):
+        raise bad(f"names an unknown dtype {clean(x, max_len=40)!r}")
+    return dt
 
 
-def _args(v: Any, index: Mapping[str, int], depth: int = 0) -> Any:
-    """A stored argument as a value of a few plain kinds; node names become _Ref positions."""
-    if depth > MAX_NESTING:
-        raise _bad("nests arguments too deeply")
-    if v is None or isinstance(v, (bool, float)):
-        return v
-    if isinstance(v, int):
-        if abs(v) > 1 << 40:
-            raise _bad(f"holds an integer argument out of range ({v})")
-        return v
-    if isinstance(v, str):
-        if len(v) > 256:
-            raise _bad("holds a string argument longer than 256 characters")
-        return v
-    if isinstance(v, list):
-        if len(v) > 4096:
-            raise _bad("holds a list argument longer than 4096 items")
-        return [_args(x, index, depth + 1) for x in v]
-    if isinstance(v, dict) and len(v) == 1:
-        (kind, x), = v.items()
-        if kind == "tuple" and isinstance(x, list):
-            return tuple(_args(list(x), index, depth)) if len(x) <= 4096 else _args("x" * 300, index)
-        if kind == "node":
-            if not isinstance(x, str) or x not in index:
-                raise _bad(f"refers to node {clean(x, max_len=40)!r} before it is defined")
-            return _Ref(index[x])
-        if kind == "dtype":
-            dt = getattr(torch, x, None) if isinstance(x, str) and _KEY.match(x) else None
-            if not isinstance(dt, torch.dtype):
-                raise _bad(f"names an unknown dtype {clean(x, max_len=40)!r}")
-            return dt
-        if kind == "slice" and isinstance(x, list) and len(x) == 3:
-            return slice(*(_args(e, index, depth + 1) for e in x))
-        if kind == "ellipsis" and x is True:
-            return Ellipsis
-        if kind == "dict" and isinstance(x, dict):
-            return {_kwarg(k): _args(e, index, depth + 1) for k, e in x.items()}
-    raise _bad("holds an argument of an unknown kind")
+def _slice(decode: ArgDecoder, x: Any, index: Mapping[str, int], depth: int) -> slice:
+    if not (isinstance(x, list) and len(x) == 3):
+        raise bad("holds an argument of an unknown kind")
+    return slice(*(decode(e, index, depth + 1) for e in x))
 
 
-def _kwarg(k: Any) -> str:
-    if not (isinstance(k, str) and _KEY.match(k)) or k.startswith("_") or k == "out":
-        raise _bad(f"uses a keyword argument name {clean(k, max_len=40)!r} that is not allowed")
-    return k
+def _ellipsis(decode: ArgDecoder, x: Any, index: Mapping[str, int], depth: int) -> Any:
+    if x is not True:
+        raise bad("holds an argument of an unknown kind")
+    return Ellipsis
 
 
-def _fill(v: Any, vals: list[Any]) -> Any:
-    if isinstance(v, _Ref):
-        return vals[v.i]
-    if isinstance(v, list):
-        return [_fill(x, vals) for x in v]
-    if isinstance(v, tuple):
-        return tuple(_fill(x, vals) for x in v)
-    if isinstance(v, dict):
-        return {k: _fill(x, vals) for k, x in v.items()}
-    if isinstance(v, slice):
-        return slice(_fill(v.start, vals), _fill(v.stop, vals), _fill(v.step, vals))
-    return v
-
-
-def _refs(v: Any) -> list[int]:
-    if isinstance(v, _Ref):
-        return [v.i]
-    if isinstance(v, (list, tuple)):
-        return [i for x in v for i in _refs(x)]
-    if isinstance(v, dict):
-        return [i for x in v.values() for i in _refs(x)]
-    if isinstance(v, slice):
-        return _refs([v.start, v.stop, v.step])
-    return []
+def _decoder() -> ArgDecoder:
+    """The fx kind's argument decoder: torch dtypes by name, slices and Ellipsis for indexing."""
+    return ArgDecoder(_dtype, {"slice": _slice, "ellipsis": _ellipsis})
 
 
 _NUMBERS = (bool, int, float)
@@ -310,12 +239,12 @@ def _guard_plain(target: str, args: tuple[Any, ...]) -> None:
     if target.startswith("operator.") and target != "operator.getitem":
         for a in args:
             if not isinstance(a, (torch.Tensor, *_NUMBERS)) and not _is_symbolic(a):
-                raise _bad(f"applies {target} to a {type(a).__name__}")
+                raise bad(f"applies {target} to a {type(a).__name__}")
         if target == "operator.pow" and all(isinstance(a, _NUMBERS) for a in args) and abs(args[1]) > 64:
-            raise _bad("raises a number to a power above 64")
+            raise bad("raises a number to a power above 64")
     for a in args:
         if isinstance(a, int) and not isinstance(a, bool) and abs(a) > 1 << 40:
-            raise _bad(f"computes an integer out of range in {target}")
+            raise bad(f"computes an integer out of range in {target}")
 
 
 def _is_symbolic(a: Any) -> bool:
@@ -331,23 +260,10 @@ class PortableModule(nn.Module):
 
     def __init__(self, root: nn.Module, steps: list[tuple[str, Any, Any, Any]]) -> None:
         super().__init__()
-        for name, child in root.named_children():
-            self.add_module(name, child)
-        for name, t in root.named_parameters(recurse=False):
-            self.register_parameter(name, t)
-        for name, t in root.named_buffers(recurse=False):
-            self.register_buffer(name, t, persistent=name not in root._non_persistent_buffers_set)
+        adopt(self, root)
         self._steps = steps
         self._inputs = sum(1 for s in steps if s[0] == "placeholder")
-        n = len(steps)
-        last = list(range(n))
-        for i, (_, _, a, kw) in enumerate(steps):
-            for j in _refs(a) + _refs(kw):
-                last[j] = i
-        self._free_after: list[list[int]] = [[] for _ in range(n)]
-        for j, i in enumerate(last):
-            if steps[j][0] != "output":
-                self._free_after[i].append(j)
+        self._free_after = free_after(steps)
 
     def forward(self, x: Any) -> Any:
         return self.run((x,))
@@ -369,8 +285,8 @@ class PortableModule(nn.Module):
         live = 0
         feed = iter(inputs)
         for i, (op, target, a, kw) in enumerate(self._steps):
-            args = _fill(a, vals)
-            kwargs = _fill(kw, vals)
+            args = fill(a, vals)
+            kwargs = fill(kw, vals)
             if op == "placeholder":
                 out = next(feed)
             elif op == "output":
@@ -390,7 +306,7 @@ class PortableModule(nn.Module):
                 out = _FUNCTIONS[target](*args, **kwargs)
             else:  # call_method on a tensor
                 if not (args and (isinstance(args[0], torch.Tensor) or _is_symbolic(args[0]))):
-                    raise _bad(f"calls .{target}() on a {type(args[0] if args else None).__name__}, not a tensor")
+                    raise bad(f"calls .{target}() on a {type(args[0] if args else None).__name__}, not a tensor")
                 if meter:
                     meter.before_call(target, args, kwargs)
                 out = getattr(args[0], target)(*args[1:], **kwargs)
@@ -403,7 +319,7 @@ class PortableModule(nn.Module):
             for j in self._free_after[i]:
                 vals[j] = None
                 live -= sizes[j]
-        raise _bad("has no output node")
+        raise bad("has no output node")
 
 
 class PortableModuleN(PortableModule):
@@ -417,31 +333,31 @@ def _build_layers(obj: Mapping[str, Any]) -> tuple[nn.Module, dict[str, Any]]:
     """Layers (on the current default device) from the stored specs, with every name and argument checked."""
     modules = obj["modules"]
     if not isinstance(modules, Mapping) or len(modules) > MAX_GRAPH_NODES:
-        raise _bad("has a malformed or oversized layer table")
-    root = nn.Module()
+        raise bad("has a malformed or oversized layer table")
+    root, decode = nn.Module(), _decoder()
     for qual, spec in modules.items():
-        parts = _check_name(qual, "layer")
+        parts = check_path(qual, "layer")
         if not isinstance(spec, Mapping):
-            raise _bad(f"has a malformed layer entry {qual!r}")
+            raise bad(f"has a malformed layer entry {qual!r}")
         kind = spec.get("type")
-        cls = getattr(nn, kind, None) if isinstance(kind, str) and _KEY.match(kind) else None
+        cls = getattr(nn, kind, None) if isinstance(kind, str) and KEY.match(kind) else None
         if not (isinstance(cls, type) and issubclass(cls, nn.Module) and _is_torch_layer(cls)) \
                 or issubclass(cls, (nn.Sequential, nn.ModuleList, nn.ModuleDict)):
-            raise _bad(f"names an unknown layer type {clean(kind, max_len=40)!r}")
+            raise bad(f"names an unknown layer type {clean(kind, max_len=40)!r}")
         stored = spec.get("args") or {}
         if not isinstance(stored, Mapping):
-            raise _bad(f"has malformed arguments for layer {qual!r}")
+            raise bad(f"has malformed arguments for layer {qual!r}")
         allowed = set(inspect.signature(cls.__init__).parameters) - _SKIP_ARGS
         allowed |= set(getattr(cls, "__constants__", ())) | {"nonlinearity"}
         kwargs = {}
         for k, v in stored.items():
-            if _kwarg(k) not in allowed:
-                raise _bad(f"gives layer {qual!r} ({cls.__name__}) an unknown argument {k!r}")
-            kwargs[k] = _args(v, {})
+            if kwarg(k) not in allowed:
+                raise bad(f"gives layer {qual!r} ({cls.__name__}) an unknown argument {k!r}")
+            kwargs[k] = decode(v, {})
         try:
             layer = cls(**kwargs)
         except (TypeError, ValueError, RuntimeError, AssertionError, AttributeError, OverflowError) as err:
-            raise _bad(f"cannot build layer {qual!r} ({cls.__name__}: {clean(err, max_len=100)})") from None
+            raise bad(f"cannot build layer {qual!r} ({cls.__name__}: {clean(err, max_len=100)})") from None
         _container(root, parts[:-1]).add_module(parts[-1], layer)
     return root, dict(modules)
 
@@ -450,21 +366,21 @@ def _add_attrs(root: nn.Module, obj: Mapping[str, Any], state: Mapping[str, torc
                tensors: Mapping[str, torch.Tensor]) -> dict[str, str]:
     attrs = obj.get("attrs") or {}
     if not isinstance(attrs, Mapping):
-        raise _bad("has a malformed tensor table")
+        raise bad("has a malformed tensor table")
     kinds: dict[str, str] = {}
     for qual, spec in attrs.items():
-        parts = _check_name(qual, "tensor")
+        parts = check_path(qual, "tensor")
         owner = _container(root, parts[:-1])
         name, kind = parts[-1], str(spec.get("kind") if isinstance(spec, Mapping) else "")
         kinds[qual] = kind
         if name in owner._parameters or name in owner._buffers:  # e.g. F.conv2d(x, self.conv.weight)
             continue
         if name in owner._modules:
-            raise _bad(f"tensor {qual!r} collides with a layer")
+            raise bad(f"tensor {qual!r} collides with a layer")
         if kind in ("parameter", "buffer"):
             src = state.get(qual)
             if not isinstance(src, torch.Tensor):
-                raise _bad(f"declares tensor {qual!r} without its value")
+                raise bad(f"declares tensor {qual!r} without its value")
             t = torch.empty(src.shape, dtype=src.dtype)
             if kind == "parameter":
                 owner.register_parameter(name, nn.Parameter(t, requires_grad=src.dtype.is_floating_point))
@@ -473,53 +389,54 @@ def _add_attrs(root: nn.Module, obj: Mapping[str, Any], state: Mapping[str, torc
         elif kind == "constant":
             src = tensors.get(qual)
             if not isinstance(src, torch.Tensor):
-                raise _bad(f"declares constant {qual!r} without its value")
+                raise bad(f"declares constant {qual!r} without its value")
             owner.register_buffer(name, torch.empty(src.shape, dtype=src.dtype), persistent=False)
         else:
-            raise _bad(f"has a tensor of unknown kind {clean(kind, max_len=30)!r}")
+            raise bad(f"has a tensor of unknown kind {clean(kind, max_len=30)!r}")
     return kinds
 
 
 def _steps(obj: Mapping[str, Any], modules: Mapping[str, Any], kinds: Mapping[str, str]) -> list[tuple[str, Any, Any, Any]]:
     graph = obj["graph"]
     if not isinstance(graph, list) or len(graph) > MAX_GRAPH_NODES:
-        raise _bad("has a malformed or oversized graph")
+        raise bad("has a malformed or oversized graph")
     index: dict[str, int] = {}
+    decode = _decoder()
     steps: list[tuple[str, Any, Any, Any]] = []
     outputs = 0
     for i, n in enumerate(graph):
         if not isinstance(n, Mapping) or n.get("op") not in _OPS or not isinstance(n.get("name"), str) \
                 or not isinstance(n.get("target"), str) or len(n["name"]) > 256 or n["name"] in index:
-            raise _bad(f"has a malformed graph node at position {i}")
+            raise bad(f"has a malformed graph node at position {i}")
         op, target = n["op"], n["target"]
-        args, kwargs = _args(n.get("args", {"tuple": []}), index), _args(n.get("kwargs", {"dict": {}}), index)
+        args, kwargs = decode(n.get("args", {"tuple": []}), index), decode(n.get("kwargs", {"dict": {}}), index)
         if not isinstance(args, tuple) or not isinstance(kwargs, dict):
-            raise _bad(f"has malformed arguments at graph node {i}")
+            raise bad(f"has malformed arguments at graph node {i}")
         if op == "placeholder":
             args, kwargs = (), {}
         elif op == "output":
             outputs += 1
             if len(args) != 1:
-                raise _bad("has a malformed output node")
+                raise bad("has a malformed output node")
         elif op == "call_module":
             if target not in modules:
-                raise _bad(f"calls an undeclared layer {clean(target, max_len=60)!r}")
+                raise bad(f"calls an undeclared layer {clean(target, max_len=60)!r}")
         elif op == "get_attr":
             if target not in kinds:
-                raise _bad(f"reads an undeclared tensor {clean(target, max_len=60)!r}")
+                raise bad(f"reads an undeclared tensor {clean(target, max_len=60)!r}")
         elif op == "call_function":
             if target not in _FUNCTIONS:
-                raise _bad(f"calls {clean(target, max_len=60)!r}, which is not allowed")
+                raise bad(f"calls {clean(target, max_len=60)!r}, which is not allowed")
             if target == "getattr" and (len(args) != 2 or args[1] not in _GETATTR_NAMES or kwargs):
-                raise _bad("reads a forbidden attribute")
+                raise bad("reads a forbidden attribute")
         elif target not in _METHODS:
-            raise _bad(f"calls method {clean(target, max_len=60)!r}, which is not allowed")
+            raise bad(f"calls method {clean(target, max_len=60)!r}, which is not allowed")
         index[n["name"]] = i
         steps.append((op, target, args, kwargs))
         if op == "output":
             break
     if outputs != 1:
-        raise _bad("has no output node")
+        raise bad("has no output node")
     return steps
 
 
@@ -540,23 +457,23 @@ def from_portable(obj: Mapping[str, Any]) -> nn.Module:
         tensors = obj.get("tensors") or {}
         if not isinstance(state, Mapping) or not all(isinstance(v, torch.Tensor) for v in state.values()) \
                 or not isinstance(tensors, Mapping) or not all(isinstance(v, torch.Tensor) for v in tensors.values()):
-            raise _bad("holds a malformed state_dict")
+            raise bad("holds a malformed state_dict")
         with torch.device("meta"):
             skeleton, modules = _build_layers(obj)
             kinds = _add_attrs(skeleton, obj, state, tensors)
         steps = _steps(obj, modules, kinds)
         n_params = sum(t.numel() for t in skeleton.state_dict(keep_vars=True).values())
         if n_params > MAX_PARAMS:
-            raise over("the parameter count", n_params, MAX_PARAMS, "slim.pt", _BAD)
+            raise over("the parameter count", n_params, MAX_PARAMS, "slim.pt", FIX)
         want = skeleton.state_dict()
         for key, t in want.items():
             got = state.get(key)
             if not isinstance(got, torch.Tensor) or tuple(got.shape) != tuple(t.shape):
-                raise _bad(f"declares tensor {key!r} with shape {list(t.shape)} but holds "
+                raise bad(f"declares tensor {key!r} with shape {list(t.shape)} but holds "
                            f"{list(got.shape) if isinstance(got, torch.Tensor) else 'none'}")
         extra = sorted(set(state) - set(want))
         if extra:
-            raise _bad(f"holds an unexpected tensor {clean(extra[0], max_len=60)!r}")
+            raise bad(f"holds an unexpected tensor {clean(extra[0], max_len=60)!r}")
         root, _ = _build_layers(obj)  # real layers: sizes are now known to match the file's tensors
         _add_attrs(root, obj, state, tensors)
         root.load_state_dict(dict(state), strict=True)

@@ -100,23 +100,30 @@ def find_chains(g: Graph) -> tuple[list[Chain], list[str]]:
     return chains, notes
 
 
+def _elu_negative(gr: Graph, name: str, x: str, alpha: float) -> tuple[list[Any], str]:
+    """Nodes computing alpha·(exp(min(x, 0)) − 1), ELU's value where x <= 0, and the tensor that holds it."""
+    from onnx import helper
+
+    zero, one = gr.add_const(name + ".zero", np.zeros((), np.float32)), gr.add_const(name + ".one", np.ones((), np.float32))
+    t = [gr.fresh_tensor(name) for _ in range(3)]
+    nodes = [helper.make_node("Min", [x, zero], [t[0]], name=f"{name}/min"),
+             helper.make_node("Exp", [t[0]], [t[1]], name=f"{name}/exp"),
+             helper.make_node("Sub", [t[1], one], [t[2]], name=f"{name}/sub")]
+    if alpha != 1.0:
+        t.append(gr.fresh_tensor(name))
+        nodes.append(helper.make_node("Mul", [t[2], gr.add_const(name + ".alpha", np.asarray(alpha, np.float32))],
+                                      [t[3]], name=f"{name}/mul"))
+    return nodes, t[-1]
+
+
 def _elu_max(name: str, alpha: float) -> Form:
     def apply(gr: Graph) -> None:
         from onnx import helper
 
         n = gr.node(name)
         x, y = n.input[0], n.output[0]
-        zero, one = gr.add_const(name + ".zero", np.zeros((), np.float32)), gr.add_const(name + ".one", np.ones((), np.float32))
-        t = [gr.fresh_tensor(name) for _ in range(3)]
-        nodes = [helper.make_node("Min", [x, zero], [t[0]], name=f"{name}/min"),
-                 helper.make_node("Exp", [t[0]], [t[1]], name=f"{name}/exp"),
-                 helper.make_node("Sub", [t[1], one], [t[2]], name=f"{name}/sub")]
-        if alpha != 1.0:
-            t.append(gr.fresh_tensor(name))
-            nodes.append(helper.make_node("Mul", [t[2], gr.add_const(name + ".alpha", np.asarray(alpha, np.float32))],
-                                          [t[3]], name=f"{name}/mul"))
-        nodes.append(helper.make_node("Max", [x, t[-1]], [y], name=f"{name}/max"))
-        gr.replace([n], nodes)
+        nodes, negative = _elu_negative(gr, name, x, alpha)
+        gr.replace([n], nodes + [helper.make_node("Max", [x, negative], [y], name=f"{name}/max")])
 
     return apply
 
@@ -179,21 +186,10 @@ def _elu_split(name: str, alpha: float) -> Form:
 
         n = gr.node(name)
         x, y = n.input[0], n.output[0]
-        zero, one = gr.add_const(name + ".zero", np.zeros((), np.float32)), gr.add_const(name + ".one", np.ones((), np.float32))
-        t = [gr.fresh_tensor(name) for _ in range(4)]
-        nodes = [helper.make_node("Relu", [x], [t[0]], name=f"{name}/relu"),
-                 helper.make_node("Min", [x, zero], [t[1]], name=f"{name}/min"),
-                 helper.make_node("Exp", [t[1]], [t[2]], name=f"{name}/exp")]
-        if alpha == 1.0:
-            nodes += [helper.make_node("Add", [t[0], t[2]], [t[3]], name=f"{name}/add"),
-                      helper.make_node("Sub", [t[3], one], [y], name=f"{name}/sub")]
-        else:
-            a = gr.add_const(name + ".alpha", np.asarray(alpha, np.float32))
-            t += [gr.fresh_tensor(name), gr.fresh_tensor(name)]
-            nodes += [helper.make_node("Sub", [t[2], one], [t[3]], name=f"{name}/sub"),
-                      helper.make_node("Mul", [t[3], a], [t[4]], name=f"{name}/mul"),
-                      helper.make_node("Add", [t[0], t[4]], [y], name=f"{name}/add")]
-        gr.replace([n], nodes)
+        positive = gr.fresh_tensor(name)
+        nodes, negative = _elu_negative(gr, name, x, alpha)
+        gr.replace([n], [helper.make_node("Relu", [x], [positive], name=f"{name}/relu"), *nodes,
+                         helper.make_node("Add", [positive, negative], [y], name=f"{name}/add")])
 
     return apply
 
