@@ -20,8 +20,11 @@ def _interrupt(args: list[str], ready: str, sig: int, code: int) -> None:
     """Run ``eegdeploy ARGS``, send ``sig`` a second after a line containing ``ready`` (inside the training loop),
     and check the exit: ``code``, one line on stderr, no traceback."""
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1", "COLUMNS": "200"}
+    # A pytest-xdist worker ignores SIGINT, and an ignored signal stays ignored across exec (Python then installs
+    # no KeyboardInterrupt handler): the child gets the default disposition back, as from a terminal.
     proc = subprocess.Popen([sys.executable, "-m", "eegdeploy", *args], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 120
     seen = ""
     while time.time() < deadline:
