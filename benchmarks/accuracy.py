@@ -4,8 +4,10 @@
     python -m benchmarks.accuracy --quick    # a small, noisy version in minutes (labelled QUICK in the file)
     python -m benchmarks.accuracy --backend ray
 
-The local backend runs the three models in ``--jobs`` processes (default 2, one per core); Ray spreads the cells
-of each sweep over the cluster instead. Both give the same accuracies (every cell seeds itself).
+The models run one after another; the local backend trains each model's fold baselines and runs its cells in
+``--jobs`` processes (default 2, one per core), Ray spreads them over the cluster instead. Both give the same
+accuracies (every cell seeds itself). The recovery modes of one (method, ratio, fold) share its pruning (the sweep's
+prune cache): SFP and NSFP train once per setting, not once per recovery mode.
 
 For each model (ccnn-deap, tsception-deap, eegnet-deap) it trains one baseline per fold on that fold's training
 part (so no test trial was ever seen), then runs the sweep machinery (``eegdeploy.sweep``: lfp, sfp, nsfp and uwmp
@@ -58,14 +60,15 @@ DATA = {"ccnn-deap": "synthetic:realistic:subjects=8,trials=40,seconds=8",
         "eegnet-deap": "synthetic:realistic:subjects=8,trials=40,seconds=8",
         "tsception-deap": "synthetic:realistic:subjects=8,trials=40,seconds=8"}
 FULL = Plan(data=DATA, split="trial", folds=3, holdout_split="trial", methods=("lfp", "sfp", "nsfp", "uwmp"),
-            recovers=("finetune", "scratch", "distill"), ratios=(0.5, 0.8), epochs=5, kg_ratios=(0.5, 0.8), iters=5,
+            recovers=("finetune", "scratch", "distill"), ratios=(0.5, 0.8), epochs=3, kg_ratios=(0.8,), iters=5,
             batches=(64,))
 QUICK = Plan(data=DATA, split="holdout", folds=1, holdout_split="trial", methods=("lfp", "sfp", "nsfp", "uwmp"),
              recovers=("finetune",), ratios=(0.5, 0.8), epochs=3, kg_ratios=(0.8,), iters=3, batches=(64,))
 
 
-def train_baselines(name: str, plan: Plan, work: Path, seed: int, say) -> dict[str, str]:
-    """One baseline per fold, trained on the fold's train/val parts with the profile's recipe; reused if present."""
+def train_baseline(name: str, plan: Plan, path: Path, fold: int, seed: int) -> str:
+    """The baseline of one fold, trained on the fold's train/val parts with the profile's recipe, saved to ``path``;
+    returns the line to print (module level: the baselines of a model's folds train in parallel processes)."""
     from eegdeploy.config import load_profile
     from eegdeploy.models import bundle_from_profile, save_checkpoint
     from eegdeploy.recover import evaluate, fit
@@ -78,26 +81,48 @@ def train_baselines(name: str, plan: Plan, work: Path, seed: int, say) -> dict[s
     recipe = profile.train  # baselines always get the profile's full recipe: an undertrained baseline is no reference
     spec = {"data": plan.data[name], "seed": seed, "split": plan.split, "folds": plan.folds,
             "holdout_split": plan.holdout_split}
-    out = {}
-    for fold in range(plan.folds if plan.split != "holdout" else 1):
-        path = work / f"baseline-f{fold}.pt"
-        if path.exists():
+    splits = cell_splits(spec, fold, profile)
+    bundle = bundle_from_profile(profile, seed=seed)
+    t0 = time.time()
+    res = fit(bundle.module, splits, recipe, seed=seed)
+    acc = evaluate(bundle.module, splits.test)
+    bundle.metadata.update({"trained_on": splits.source, "test_accuracy": acc, "seed": seed,
+                            "best_val_accuracy": res.best_val_accuracy, **splits.sizes()})
+    save_checkpoint(bundle, path)
+    return f"{name} fold {fold}: baseline {100 * acc:.1f}% on {splits.describe()} ({time.time() - t0:.0f} s)"
+
+
+def train_baselines(names: list[str], plan: Plan, work: Path, seed: int, say, jobs: int = 1
+                    ) -> tuple[dict[str, dict[str, str]], int]:
+    """Every model's fold baselines (reused if present), ``jobs`` at a time: {model: {fold: checkpoint path}} and
+    how many were reused."""
+    folds = range(plan.folds if plan.split != "holdout" else 1)
+    paths = {(name, fold): work / name / f"baseline-f{fold}.pt" for name in names for fold in folds}
+    todo = [key for key, path in paths.items() if not path.exists()]
+    for (name, fold), path in paths.items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if (name, fold) not in todo:
             say(f"{name} fold {fold}: baseline reused from {path} (an earlier run of the same command)")
-        else:
-            splits = cell_splits(spec, fold, profile)
-            bundle = bundle_from_profile(profile, seed=seed)
-            t0 = time.time()
-            res = fit(bundle.module, splits, recipe, seed=seed)
-            acc = evaluate(bundle.module, splits.test)
-            bundle.metadata.update({"trained_on": splits.source, "test_accuracy": acc, "seed": seed,
-                                    "best_val_accuracy": res.best_val_accuracy, **splits.sizes()})
-            save_checkpoint(bundle, path)
-            say(f"{name} fold {fold}: baseline {100 * acc:.1f}% on {splits.describe()} ({time.time() - t0:.0f} s)")
-        out[str(fold)] = str(path.resolve())
-    return out
+    tasks = [(name, plan, paths[(name, fold)], fold, seed) for name, fold in todo]
+    if jobs > 1 and len(tasks) > 1:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(max_workers=min(jobs, len(tasks)),
+                                 mp_context=multiprocessing.get_context("spawn")) as pool:
+            for line in pool.map(train_baseline, *zip(*tasks)):
+                say(line)
+    else:
+        for task in tasks:
+            say(train_baseline(*task))
+    out = {name: {str(fold): str(paths[(name, fold)].resolve()) for fold in folds} for name in names}
+    return out, len(paths) - len(todo)
 
 
-def run_model(name: str, plan: Plan, work: Path, seed: int, backend: str, say) -> dict[str, Any]:
+def run_model(name: str, plan: Plan, work: Path, seed: int, backend: str, say, ckpts: dict[str, str],
+              jobs: int = 1) -> dict[str, Any]:
+    """One model's sweep and knowledge-guided sweep from its fold baselines ``ckpts``; ``jobs`` processes at a time
+    (local backend)."""
     from eegdeploy.sweep import SweepConfig, sweep
 
     import json
@@ -105,16 +130,13 @@ def run_model(name: str, plan: Plan, work: Path, seed: int, backend: str, say) -
     work.mkdir(parents=True, exist_ok=True)
     before = {kind: sum(1 for c in json.loads((work / kind / "sweep.json").read_text())["cells"].values()
                         if "failed" not in c) if (work / kind / "sweep.json").exists() else 0 for kind in ("sweep", "kg")}
-    reused_baselines = sum(1 for f in range(plan.folds if plan.split != "holdout" else 1)
-                           if (work / f"baseline-f{f}.pt").exists())
-    ckpts = train_baselines(name, plan, work, seed, say)
     base = {"checkpoint": ckpts["0"], "checkpoints": ckpts, "model": ckpts["0"], "profile": name, "data": plan.data[name],
             "seed": seed, "epochs": plan.epochs, "split": plan.split, "folds": plan.folds,
             "holdout_split": plan.holdout_split, "iters": plan.iters, "batches": list(plan.batches), "threads": 1,
             "method_options": {}, "runtimes": list(plan.runtimes), "rewrite": plan.rewrite}
     cfg = SweepConfig(methods=plan.methods, ratios=plan.ratios, recovers=plan.recovers, epochs=plan.epochs,
                       seed=seed, folds=plan.folds, split=plan.split, iters=plan.iters, batches=plan.batches,
-                      backend=backend)
+                      backend=backend, jobs=jobs if backend == "local" else 1)
     table = sweep({**base, "out": str((work / "sweep").resolve())}, cfg, progress=lambda m: say(f"{name}: {m}"))
     kg_cfg = replace(cfg, methods=("lfp",), ratios=plan.kg_ratios, recovers=("finetune",))
     kg = {"mode": "region", "region": "frontal", "weight": 1.0}
@@ -122,7 +144,7 @@ def run_model(name: str, plan: Plan, work: Path, seed: int, backend: str, say) -
                      progress=lambda m: say(f"{name} (kg): {m}"))
     kg_cells = json.loads((work / "kg" / "sweep.json").read_text())["cells"]
     return {"table": table, "kg_table": kg_table, "kg_cells": kg_cells, "cell_seconds": cell_seconds(work),
-            "reused": {"cells": before["sweep"] + before["kg"], "baselines": reused_baselines}}
+            "reused": {"cells": before["sweep"] + before["kg"]}}
 
 
 def cell_seconds(work: Path) -> list[float]:
@@ -176,8 +198,9 @@ def to_markdown(results: dict[str, dict[str, Any]], plan: Plan, quick: bool, sec
     cells = [t for res in results.values() for t in res.get("cell_seconds", [])]
     reused = [res["reused"] for res in results.values() if res.get("reused")]
     reused_note = ""
-    if reused and (sum(r["cells"] for r in reused) or sum(r["baselines"] for r in reused)):
-        reused_note = (f" {sum(r['cells'] for r in reused)} cells and {sum(r['baselines'] for r in reused)} baselines "
+    n_base = run.get("reused_baselines", 0)
+    if reused and (sum(r["cells"] for r in reused) or n_base):
+        reused_note = (f" {sum(r['cells'] for r in reused)} cells and {n_base} baselines "
                        "had been finished by earlier, interrupted runs of the same command (resumed from its work "
                        "folder): the wall and CPU times above are this invocation's alone; the cell times count "
                        "every cell.")
@@ -185,7 +208,7 @@ def to_markdown(results: dict[str, dict[str, Any]], plan: Plan, quick: bool, sec
     took = f"in {seconds / 60:.1f} min wall" if not run.get("partial") else "(cells finished before it was stopped)"
     lines += [f"Produced by `{cmd}` {took} on {env.get('cpu') or platform.processor()} "
               f"({os.cpu_count()} cores), seed {seed}"
-              + (f", {run['jobs']} model(s) at a time" if run.get("jobs") and not run.get("partial") else "") + "."
+              + (f", {run['jobs']} process(es) at a time" if run.get("jobs") and not run.get("partial") else "") + "."
               + (f" Other work shared the machine: load average {load[0]:.1f} at the start and {load[1]:.1f} at the "
                  f"end (1-minute; {os.cpu_count()} cores)." if load else "")
               + (f" CPU time of this run and its workers: {run['cpu_s'] / 60:.1f} min." if run.get("cpu_s") else "")
@@ -316,13 +339,6 @@ def seventy_five(results: dict[str, dict[str, Any]]) -> str:
             "ratio the pruned models lose more than 0.5 points in the recovery epochs given.")
 
 
-def _run_model(args: tuple) -> tuple[str, dict[str, Any]]:
-    """One model's baselines and sweeps in a worker process (the local backend with --jobs > 1)."""
-    name, plan, work, seed, backend, t0 = args
-    say = lambda m: print(f"[{time.time() - t0:6.0f} s] {m}", flush=True)  # noqa: E731
-    return name, run_model(name, plan, work, seed, backend, say)
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="small data, few epochs, one split (minutes)")
@@ -334,7 +350,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--collect", action="store_true",
                     help="write the file from the cells finished so far in --work, running nothing (a PARTIAL table)")
     ap.add_argument("--jobs", type=int, default=2,
-                    help="models run at once by the local backend (processes; default 2, one per core)")
+                    help="local backend: baselines and cells run at once (processes, one torch thread each; "
+                         "default 2, one per core); the models run one after another")
     args = ap.parse_args(argv)
 
     import resource
@@ -350,30 +367,27 @@ def main(argv: list[str] | None = None) -> int:
     if args.collect:
         results = {name: collect(name, plan, work / name) for name in names}
         done = sum(len(r["table"]["rows"]) for r in results.values())
-        jobs = max(1, min(args.jobs, len(names))) if args.backend == "local" else 1
+        jobs = max(1, args.jobs) if args.backend == "local" else 1
         text = to_markdown(results, plan, args.quick, 0.0, args.backend, args.seed, {"partial": True, "jobs": jobs})
         write_text(args.out, text)
         say(f"wrote {args.out} from {done} finished rows")
         return 0
-    jobs = max(1, min(args.jobs, len(names))) if args.backend == "local" else 1
+    jobs = max(1, args.jobs) if args.backend == "local" else 1
+    # torcheeg's models pass 2-D input to dropout2d (a deprecation warning per call, in every worker): keep the log
+    # readable; spawned workers inherit the filter through the environment
+    os.environ["PYTHONWARNINGS"] = ",".join(filter(None, [os.environ.get("PYTHONWARNINGS"),
+                                                          "ignore:dropout2d:UserWarning"]))
     for name in names:  # generate (or read) each data set once, here, before workers race to build it
         from eegdeploy.config import load_profile
         from eegdeploy.data import load_arrays
 
         load_arrays(plan.data[name], load_profile(name), seed=args.seed)
-    todo = [(name, plan, work / name, args.seed, args.backend, t0) for name in names]
-    if jobs > 1:
-        from concurrent.futures import ProcessPoolExecutor
-
-        import multiprocessing
-
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
-            results = dict(pool.map(_run_model, todo))
-    else:
-        results = dict(_run_model(a) for a in todo)
-    results = {name: results[name] for name in names}
+    ckpts, reused = train_baselines(names, plan, work, args.seed, say, jobs)
+    results = {name: run_model(name, plan, work / name, args.seed, args.backend, say, ckpts[name], jobs)
+               for name in names}
     usage = [resource.getrusage(w) for w in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]
-    run = {"jobs": jobs, "load": (load0, os.getloadavg()[0]), "cpu_s": sum(u.ru_utime + u.ru_stime for u in usage)}
+    run = {"jobs": jobs, "reused_baselines": reused, "load": (load0, os.getloadavg()[0]),
+           "cpu_s": sum(u.ru_utime + u.ru_stime for u in usage)}
     text = to_markdown(results, plan, args.quick, time.time() - t0, args.backend, args.seed, run)
     write_text(args.out, text)
     say(f"wrote {args.out}")

@@ -74,6 +74,7 @@ class CompressConfig:
     rewrite_measure: bool = True  # choose rewrite forms by timing in onnxruntime; False: the cost model
     round_to: int = 16  # kept channel counts rounded to multiples of this (1: off); benchmarks/RESULTS.md measures it
     prune: MethodConfig | None = None  # the typed method config; built from method/ratio/keep/method_options if None
+    prune_cache: str | None = None  # folder reusing pruning results across runs (eegdeploy.prune.cache; sweeps)
 
     def __post_init__(self) -> None:
         if not (isinstance(self.ratio, (int, float)) and 0.0 < float(self.ratio) < 1.0):
@@ -189,11 +190,27 @@ def plan_stage(baseline: nn.Module, splits: Splits, config: CompressConfig, trai
     work = copy.deepcopy(baseline)
     if config.prune is None:
         return PruneStage(PrunePlan.load(str(config.plan_path)), work)
+    key = None
+    from eegdeploy.prune import METHODS
+
+    if config.prune_cache and METHODS[config.prune.method].trains:  # a sweep's recovery modes share one pruning
+        from eegdeploy.prune import cache
+
+        key = cache.prune_key(baseline, splits, {"prune": repr(config.prune), "round_to": config.round_to,
+                                                 "seed": config.seed, "train": repr(train),
+                                                 "example": list(example.shape)})
+        hit = cache.load(config.prune_cache, key, baseline)
+        if hit is not None:
+            hit[0].notes.append("pruning reused from an identical earlier run (same baseline, data, method, "
+                                "recipe and seed)")
+            return PruneStage(*hit)
     plan = prune(work, config.prune, example=example, splits=splits, train=train, seed=config.seed)
     if config.round_to > 1:  # hardware-friendly widths (structured plans only)
         from eegdeploy.prune.rounding import round_plan
 
         plan = round_plan(plan, work, example, config.round_to)
+    if key is not None:
+        cache.save(config.prune_cache, key, plan, work)
     return PruneStage(plan, work)
 
 

@@ -44,6 +44,7 @@ class SweepConfig:
     backend: str = "local"
     ray_address: str | None = None
     cpus_per_cell: int = 1
+    jobs: int = 1  # local backend: cells run in this many processes at once (one torch thread each)
 
     def __post_init__(self) -> None:
         from eegdeploy.prune import METHODS
@@ -65,6 +66,8 @@ class SweepConfig:
             raise invalid_value("folds", self.folds, "an integer >= 2 for kfold/subject/trial splits")
         if self.cpus_per_cell < 1:
             raise invalid_value("cpus-per-cell", self.cpus_per_cell, "an integer >= 1")
+        if isinstance(self.jobs, bool) or not isinstance(self.jobs, int) or self.jobs < 1:
+            raise invalid_value("jobs", self.jobs, "an integer >= 1 (cells run at once on this machine)")
 
 
 @dataclass(frozen=True)
@@ -119,7 +122,8 @@ def run_cell(spec: dict[str, Any], cell: dict[str, Any]) -> dict[str, Any]:
     cfg = CompressConfig(method=c.method, ratio=c.ratio, recover=c.recover, epochs=spec["epochs"], seed=spec["seed"],
                          iters=spec["iters"], batches=tuple(spec["batches"]), warmup=2, method_options=options,
                          kg=spec.get("kg"), runtimes=tuple(spec.get("runtimes") or CompressConfig.runtimes),
-                         rewrite=bool(spec.get("rewrite", True)), train=profile.train)
+                         rewrite=bool(spec.get("rewrite", True)), train=profile.train,
+                         prune_cache=spec.get("prune_cache"))
     out = Path(spec["out"]) / "cells" / c.id
     try:
         r = compress(bundle, splits, cfg, out).to_dict()
@@ -231,11 +235,25 @@ class State:
 
 def run_cells(cells: Sequence[Cell], fn: Callable[[dict[str, Any]], dict[str, Any]], *, backend: str,
               on_done: Callable[[Cell, dict[str, Any]], None], ray_address: str | None = None,
-              cpus_per_cell: int = 1) -> None:
-    """Run ``fn(asdict(cell))`` for each cell; ``on_done`` is called in this process as each finishes."""
-    if backend == "local":
+              cpus_per_cell: int = 1, jobs: int = 1) -> None:
+    """Run ``fn(asdict(cell))`` for each cell; ``on_done`` is called in this process as each finishes.
+
+    Local with ``jobs`` > 1: ``fn`` (then a picklable module-level function or partial) runs in that many spawned
+    processes; cells finish in any order."""
+    if backend == "local" and jobs <= 1:
         for c in cells:
             on_done(c, fn(asdict(c)))
+        return
+    if backend == "local":
+        import multiprocessing
+        from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+            futures = {pool.submit(fn, asdict(c)): c for c in cells}
+            while futures:
+                finished, _ = wait(list(futures), return_when=FIRST_COMPLETED)
+                for fut in finished:
+                    on_done(futures.pop(fut), fut.result())
         return
     try:
         import ray
@@ -272,9 +290,13 @@ def sweep(spec: dict[str, Any], cfg: SweepConfig, *, progress: Callable[[str], N
 
     out = Path(spec["out"])
     out.mkdir(parents=True, exist_ok=True)
+    # the recovery modes of one (method, ratio, fold) share its pruning (sfp and nsfp train to make it)
+    spec = {**spec, "prune_cache": spec.get("prune_cache") or str(out / "prune-cache")}
     state = State(out / "sweep.json", spec)
     cells = make_cells(cfg)
     todo = [c for c in cells if c.id not in state.done()]
+    if cfg.backend != "local" or cfg.jobs > 1:  # cells at once: one recovery mode of each pruning first
+        todo.sort(key=lambda c: cfg.recovers.index(c.recover) if c.recover in cfg.recovers else 0)
     retry = sum(1 for c in todo if c.id in state.failed())
     say = progress or (lambda msg: None)
     event = on_cell or (lambda kind, cell, n, total: None)
@@ -298,9 +320,9 @@ def sweep(spec: dict[str, Any], cfg: SweepConfig, *, progress: Callable[[str], N
             event("start", Cell(**cell), ran[0], len(todo))
         return run_cell(spec, cell)
 
-    fn = run_one if cfg.backend == "local" else functools.partial(run_cell, spec)
+    fn = run_one if cfg.backend == "local" and cfg.jobs <= 1 else functools.partial(run_cell, spec)
     run_cells(todo, fn, backend=cfg.backend, on_done=done, ray_address=cfg.ray_address,
-              cpus_per_cell=cfg.cpus_per_cell)
+              cpus_per_cell=cfg.cpus_per_cell, jobs=cfg.jobs)
     table = aggregate(state.data["cells"], methods=cfg.methods)
     write_text(out / "sweep.md", to_markdown(table, spec, cfg))
     plot_sweep(table, out)

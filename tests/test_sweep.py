@@ -188,3 +188,35 @@ def test_method_options_reach_their_cells_and_are_part_of_the_settings(npz_spec)
     assert "method options lfp: scope=global" in (out / "sweep.md").read_text()
     with pytest.raises(ConfigError, match="method_options"):
         sweep({**spec, "method_options": {}}, cfg)
+
+
+@pytest.mark.slow
+def test_recovery_modes_share_one_pruning_and_parallel_cells_match_serial(npz_spec, tmp_path):
+    """sfp trains to make its plan: the scratch cell reuses the finetune cell's pruning (same plan, its note says
+    so), and the same grid run in 2 processes gives the same accuracies and plans as the serial run."""
+    cfg = SweepConfig(methods=("sfp",), ratios=(0.5,), recovers=("finetune", "scratch"), iters=2, batches=(2,))
+    sweep(npz_spec, cfg)
+    cells = Path(npz_spec["out"]) / "cells"
+    first = json.loads((cells / "sfp-r0.5-finetune-f0" / "report.json").read_text())
+    second = json.loads((cells / "sfp-r0.5-scratch-f0" / "report.json").read_text())
+    assert first["extras"]["plan"]["keep"] == second["extras"]["plan"]["keep"]
+    assert not any("reused" in n for n in first["extras"]["plan"]["notes"])
+    assert any("pruning reused" in n for n in second["extras"]["plan"]["notes"])
+    assert len(list((Path(npz_spec["out"]) / "prune-cache").iterdir())) == 1  # one entry, no staging left
+
+    par = {**npz_spec, "out": str(tmp_path / "par")}
+    from dataclasses import replace
+
+    table = sweep(par, replace(cfg, jobs=2))
+    serial = json.loads((Path(npz_spec["out"]) / "sweep.json").read_text())["cells"]
+    parallel = json.loads((Path(par["out"]) / "sweep.json").read_text())["cells"]
+    assert set(serial) == set(parallel) == {"sfp-r0.5-finetune-f0", "sfp-r0.5-scratch-f0"}
+    for cid in serial:
+        assert parallel[cid]["summary"]["accuracy"] == serial[cid]["summary"]["accuracy"]
+        assert parallel[cid]["summary"]["params"] == serial[cid]["summary"]["params"]
+    assert len(table["rows"]) == 2
+
+
+def test_sweep_jobs_is_validated():
+    with pytest.raises(ConfigError, match="jobs"):
+        SweepConfig(jobs=0)

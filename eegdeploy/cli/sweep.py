@@ -25,6 +25,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--backend", default="local", help="local (this machine) or ray")
     p.add_argument("--ray-address", help="Ray cluster address (default: start a local cluster)")
     p.add_argument("--cpus-per-cell", type=int, default=1, help="CPUs reserved per cell on Ray (default 1)")
+    p.add_argument("--jobs", type=int, default=1,
+                   help="local backend: cells run at once, one process and one torch thread each (default 1)")
     p.add_argument("--iters", type=int, default=10, help="timed iterations per latency measurement (default 10)")
     p.add_argument("--batch", default="1,64", help="benchmark batch sizes (default 1,64)")
     p.add_argument("--out", metavar="DIR", help="output folder (default reports/<model>-sweep)")
@@ -64,7 +66,7 @@ def run(args: argparse.Namespace, console) -> int:
                       recovers=tuple(r.strip() for r in args.recover.split(",") if r.strip()),
                       epochs=args.epochs, seed=args.seed, folds=args.folds, split=args.split, iters=args.iters,
                       batches=parse_ints(args.batch, "batch"), backend=args.backend, ray_address=args.ray_address,
-                      cpus_per_cell=args.cpus_per_cell)
+                      cpus_per_cell=args.cpus_per_cell, jobs=args.jobs)
     options = sweep_method_options(args, cfg.methods)
     bundle = load_bundle(args, prunable=True)
     out = Path(args.out) if args.out else Path("reports") / f"{bundle.name}-sweep"
