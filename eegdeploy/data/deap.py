@@ -7,7 +7,9 @@ rebuilds numpy arrays, so a crafted file cannot run code. Features follow the pr
 - raw ``(1, electrodes, time)``: the profile's electrodes, baseline dropped, non-overlapping windows of ``time``
   samples, z-scored per electrode within each trial;
 - grid ``(bands, 9, 9)``: 1 s windows, differential entropy of theta/alpha/beta/gamma band-passed signal
-  (0.5·log(2πe·var)), placed on the DEAP 9x9 grid.
+  (0.5·log(2πe·var)), placed on the DEAP 9x9 grid;
+- time grid ``(time, 9, 9)`` (STNet, ViT): all 32 electrodes, baseline dropped, non-overlapping windows of ``time``
+  samples z-scored per electrode within each trial, each sample placed on the DEAP 9x9 grid (torcheeg's ToGrid).
 Labels: the profile's task (valence, arousal, dominance or liking) above 5 is class 1.
 """
 
@@ -20,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from eegdeploy.config import Profile
-from eegdeploy.data.electrodes import DEAP_CHANNELS, DEAP_GRID
+from eegdeploy.data.electrodes import DEAP_CHANNELS, DEAP_GRID, to_grid
 from eegdeploy.data.synthetic import BANDS_HZ
 from eegdeploy.errors import DataError
 from eegdeploy.limits import MAX_PICKLE_ARRAY_BYTES, over
@@ -40,6 +42,20 @@ class _ArraysOnly(pickle.Unpickler):
         if (module, name) in _ALLOWED:
             return super().find_class(module, name)
         raise pickle.UnpicklingError(f"refusing {module}.{name}")
+
+
+def input_kind(profile: Profile) -> str:
+    """How a DEAP profile's input is made from raw EEG: ``"band-grid"`` (differential entropy per band on the
+    9x9 grid, layout band x grid), ``"time-grid"`` (each raw sample on the 9x9 grid, layout time x grid, as
+    torcheeg's ToGrid of a raw window), ``"raw"`` (electrodes x time) or ``""`` (none of these)."""
+    layout, shape = tuple(profile.input.layout), tuple(profile.input.shape)
+    if layout[-2:] == ("grid_row", "grid_col"):
+        if len(shape) != 3 or shape[1:] != (9, 9):
+            return ""
+        if layout[0] == "time":
+            return "time-grid"
+        return "band-grid" if layout[0] == "band" and shape[0] <= len(BANDS_HZ) else ""
+    return "raw" if len(shape) == 3 and shape[0] == 1 and len(profile.input.electrodes) == shape[1] else ""
 
 
 def read_subject(path: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -86,9 +102,9 @@ def subject_features(data: np.ndarray, labels: np.ndarray, profile: Profile, whe
     task = profile.task if profile.task in TASKS else "valence"
     eeg = data[:, :32, int(BASELINE_S * fs):]
     y_trial = (labels[:, TASKS.index(task)] > 5).astype(np.int64)
-    layout = tuple(profile.input.layout)
+    kind = input_kind(profile)
     Xs, ys, ts = [], [], []
-    if layout[-2:] == ("grid_row", "grid_col"):
+    if kind == "band-grid":
         bands = BANDS_HZ[: shape[0]]
         win = int(fs)
         n_win = eeg.shape[-1] // win
@@ -105,14 +121,18 @@ def subject_features(data: np.ndarray, labels: np.ndarray, profile: Profile, whe
         for t in range(eeg.shape[0]):
             Xs.append(grid[t]); ys.append(np.full(n_win, y_trial[t])); ts.append(np.full(n_win, t))
     else:
-        names = list(profile.input.electrodes)
+        names = list(DEAP_CHANNELS) if kind == "time-grid" else list(profile.input.electrodes)
         upper = [c.upper() for c in DEAP_CHANNELS]
         missing = [n for n in names if n.upper() not in upper]
-        if missing or len(shape) != 3 or shape[1] != len(names):
-            raise DataError(f"profile {profile.name!r} does not map onto DEAP's electrodes ({missing or shape})",
+        if not kind:
+            raise DataError(f"deap: cannot make profile {profile.name!r}'s input (layout {list(profile.input.layout)}, "
+                            f"shape {list(shape)})", fix="it makes band x 9 x 9 DE grids, time x 9 x 9 raw grids and "
+                                                         "1 x electrodes x time windows; use one of those profiles")
+        if missing:
+            raise DataError(f"profile {profile.name!r} does not map onto DEAP's electrodes ({missing})",
                             fix="use a DEAP profile (eegdeploy profiles)")
         idx = [upper.index(n.upper()) for n in names]
-        T = shape[-1]
+        T = shape[0] if kind == "time-grid" else shape[-1]
         n_win = eeg.shape[-1] // T
         if n_win == 0:
             raise DataError(f"{where}: trials of {eeg.shape[-1]} samples are shorter than the model's {T}",
@@ -120,8 +140,12 @@ def subject_features(data: np.ndarray, labels: np.ndarray, profile: Profile, whe
         sel = eeg[:, idx]
         sel = (sel - sel.mean(axis=-1, keepdims=True)) / (sel.std(axis=-1, keepdims=True) + 1e-8)
         w = sel[..., : n_win * T].reshape(sel.shape[0], len(idx), n_win, T).transpose(0, 2, 1, 3)
+        if kind == "time-grid":  # every electrode's samples on its grid cell: windows x time x 9 x 9
+            w = to_grid(w, names, profile.input.grid or "deap")
+        else:
+            w = w[:, :, None]
         for t in range(eeg.shape[0]):
-            Xs.append(w[t][:, None].astype(np.float32)); ys.append(np.full(n_win, y_trial[t])); ts.append(np.full(n_win, t))
+            Xs.append(w[t].astype(np.float32)); ys.append(np.full(n_win, y_trial[t])); ts.append(np.full(n_win, t))
     return np.concatenate(Xs), np.concatenate(ys), np.concatenate(ts)
 
 

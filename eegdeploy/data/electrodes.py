@@ -129,6 +129,21 @@ def grid_mask(electrodes: Iterable[str], grid: str = "deap") -> np.ndarray:
     return mask
 
 
+def to_grid(values: np.ndarray, names: Sequence[str] = DEAP_CHANNELS, grid: str = "deap") -> np.ndarray:
+    """Place an electrode axis on the 9x9 grid: ``values`` [..., electrodes, F] -> float32 [..., F, 9, 9], with
+    electrode ``names[i]``'s F values at its grid cell and zeros in cells without an electrode. F is whatever
+    each electrode carries: band features (DE grids) or raw samples over time (ToGrid of a raw window)."""
+    table = GRIDS.get(grid or "deap", DEAP_GRID)
+    upper = {k.upper(): v for k, v in table.items()}
+    values = np.asarray(values)
+    out = np.zeros((*values.shape[:-2], values.shape[-1], 9, 9), dtype=np.float32)
+    for i, name in enumerate(names):
+        cell = upper.get(name.upper())
+        if cell is not None:
+            out[..., cell[0], cell[1]] = values[..., i, :]
+    return out
+
+
 def channel_mask(input_spec, electrodes: Iterable[str]) -> np.ndarray:  # input_spec: eegdeploy.config.InputSpec
     """A bool mask over the electrode positions of an input: grid cells for grid inputs, indices for raw ones."""
     names = list(electrodes)

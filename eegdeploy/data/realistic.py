@@ -35,7 +35,8 @@ from pathlib import Path
 import numpy as np
 
 from eegdeploy.config import Profile
-from eegdeploy.data.electrodes import DEAP_CHANNELS, DEAP_GRID, GRIDS
+from eegdeploy.data.deap import input_kind
+from eegdeploy.data.electrodes import DEAP_CHANNELS, DEAP_GRID, to_grid
 from eegdeploy.errors import ConfigError, DataError
 
 __all__ = ["GENERATOR_VERSION", "BANDS_HZ", "RealisticConfig", "Recording", "band_de", "cache_dir", "electrode_positions",
@@ -287,6 +288,11 @@ def simulate_subject(subject: int, cfg: RealisticConfig = RealisticConfig(), *, 
 
 
 def _check_profile(profile: Profile) -> None:
+    if not input_kind(profile):
+        raise ConfigError(f"synthetic:realistic cannot make profile {profile.name!r}'s input "
+                          f"(layout {list(profile.input.layout)}, shape {list(profile.input.shape)})",
+                          fix="it makes band x 9 x 9 DE grids, time x 9 x 9 raw grids and 1 x electrodes x time "
+                              "windows; use one of those profiles or --data synthetic:easy")
     if profile.task not in ("valence", "", None):
         raise ConfigError(f"synthetic:realistic models valence only, profile {profile.name!r} asks for "
                           f"{profile.task!r}", fix="use a valence profile (ccnn-deap, tsception-deap, eegnet-deap ...)")
@@ -352,29 +358,33 @@ def _subject_inputs(s: int, cfg: RealisticConfig, profile: Profile, seed: int
     y_trial = (rec.ratings[:, 0] > 5).astype(np.int64)
     eeg = rec.eeg[:, :, int(BASELINE_S * FS):]
     n_tr = eeg.shape[0]
-    if tuple(profile.input.layout)[-2:] == ("grid_row", "grid_col"):
+    kind = input_kind(profile)
+    if kind == "band-grid":
         bands = int(profile.input.shape[0])
         win = int(FS)
         n_win = eeg.shape[-1] // win
         w = eeg[..., : n_win * win].reshape(n_tr, eeg.shape[1], n_win, win)
         de = band_de(w, FS, BANDS_HZ[:bands])  # trials, ch, windows, bands
-        grid = GRIDS.get(profile.input.grid or "deap", DEAP_GRID)
-        X = np.zeros((n_tr, n_win, bands, 9, 9), dtype=np.float32)
-        for ch, name in enumerate(DEAP_CHANNELS):
-            r, c = grid[name]
-            X[:, :, :, r, c] = de[:, ch]
+        X = to_grid(de.transpose(0, 2, 1, 3), DEAP_CHANNELS, profile.input.grid or "deap")
         X = X.reshape(n_tr * n_win, bands, 9, 9)
     else:
-        names = [x.upper() for x in DEAP_CHANNELS]
-        idx = [names.index(x.upper()) for x in profile.input.electrodes]
-        T = int(profile.input.shape[-1])
+        # raw windows z-scored per electrode within each trial (as deap: does); a time grid takes all 32
+        # electrodes and puts each one's samples on its grid cell
+        if kind == "time-grid":
+            idx, T = list(range(len(DEAP_CHANNELS))), int(profile.input.shape[0])
+        else:
+            names = [x.upper() for x in DEAP_CHANNELS]
+            idx, T = [names.index(x.upper()) for x in profile.input.electrodes], int(profile.input.shape[-1])
         n_win = eeg.shape[-1] // T
         sel = eeg[:, idx]
         mean = sel.mean(axis=-1, keepdims=True, dtype=np.float64)
         std = sel.std(axis=-1, keepdims=True, dtype=np.float64)
         X = sel[..., : n_win * T].reshape(n_tr, len(idx), n_win, T).transpose(0, 2, 1, 3)
         X = ((X - mean[:, None].astype(np.float32)) / (std[:, None] + 1e-8).astype(np.float32))
-        X = np.ascontiguousarray(X, dtype=np.float32).reshape(n_tr * n_win, 1, len(idx), T)
+        if kind == "time-grid":
+            X = to_grid(X, DEAP_CHANNELS, profile.input.grid or "deap").reshape(n_tr * n_win, T, 9, 9)
+        else:
+            X = np.ascontiguousarray(X, dtype=np.float32).reshape(n_tr * n_win, 1, len(idx), T)
     return X, np.repeat(y_trial, n_win), np.repeat(np.arange(n_tr), n_win)
 
 
@@ -403,7 +413,7 @@ def _features(cfg: RealisticConfig, profile: Profile, seed: int, workers: int
                 y, g, t = (np.empty(cfg.subjects * m, dtype=np.int64) for _ in range(3))
             X[s * m:(s + 1) * m], y[s * m:(s + 1) * m] = xs, ys
             g[s * m:(s + 1) * m], t[s * m:(s + 1) * m] = s, s * 1000 + ts
-    if tuple(profile.input.layout)[-2:] == ("grid_row", "grid_col"):
+    if input_kind(profile) == "band-grid":
         # z-score each occupied grid cell and band over the set, as the profile's preprocessing says
         mean, std = X.mean(axis=0, dtype=np.float64), X.std(axis=0, dtype=np.float64)
         occupied = std > 0
@@ -418,7 +428,8 @@ def load_realistic(profile: Profile, cfg: RealisticConfig = RealisticConfig(), *
 
     Raw profiles get the profile's electrodes, the 3 s baseline dropped, non-overlapping windows z-scored per
     electrode within each trial (as ``deap:`` does); grid profiles get ``band_de`` of 1 s windows on the 9x9 grid,
-    z-scored per cell and band. ``cache``: a folder, None for ``cache_dir()``, False for none; a cached set is
+    z-scored per cell and band; time-grid profiles (``time x 9 x 9``) get every electrode's raw window, z-scored
+    per electrode within each trial, on its grid cell. ``cache``: a folder, None for ``cache_dir()``, False for none; a cached set is
     reused only when every setting that shapes it matches (the file name carries a hash of them). ``workers``:
     processes generating subjects in parallel (default: up to 2)."""
     _check_profile(profile)

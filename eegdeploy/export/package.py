@@ -207,7 +207,7 @@ def export_package(model: nn.Module, folder: str | Path, files: PackageFiles, co
                   *res.warnings, *res.notes]
     pkg.warnings += res.warnings
     if config.rewrite is not None:
-        _rewrite(pkg, folder, config, model, example, check_inputs)
+        _rewrite(pkg, folder, config, model, example, check_inputs, metadata)
 
     vectors = np.ascontiguousarray(vectors, dtype=np.float32)
     if not xcfg.dynamic_batch and xcfg.batch is not None:
@@ -283,10 +283,49 @@ def _card_int8(pkg: PackageResult) -> dict[str, Any] | None:
             "batch": q.latency_batch}
 
 
+def _patch_form(pkg: PackageResult, config: PackageConfig, rcfg: Any, model: Any, example: Any,
+                check_inputs: np.ndarray | None, metadata: Mapping[str, str]) -> tuple[bytes, Any]:
+    """The file to rewrite: as exported, or the model exported with its ViT patch embeddings as strided convs
+    (``eegdeploy.models.patch_embedding_as_conv``: the einops patch cut exports to a rank-7 Transpose of the
+    whole input, the largest single cost of a slim ViT in onnxruntime). The conv form is checked against the
+    model in PyTorch and in onnxruntime, and kept when measured faster by ``min_gain``, as every rewrite is;
+    with the cost model (which has no term for a strided Transpose) it is always taken. Returns the bytes and
+    the decision as a ``Rewrite`` (None for a model without such an embedding)."""
+    import tempfile
+
+    from eegdeploy.export.onnx_export import export_onnx
+    from eegdeploy.models.patch import patch_embedding_as_conv, patch_embedding_names
+    from eegdeploy.rewrite.choose import measure, random_input
+    from eegdeploy.rewrite.stage import Rewrite
+
+    names = patch_embedding_names(model)
+    if not names:
+        return pkg.unrewritten, None
+    conv, _ = patch_embedding_as_conv(model, example)
+    with tempfile.TemporaryDirectory(prefix="eegdeploy-patch-") as tmp:
+        res = export_onnx(conv, Path(tmp) / "patch.onnx", config.export, example=example, metadata=metadata,
+                          check_inputs=check_inputs)
+        data = res.path.read_bytes()
+    options = {"as-is": pkg.unrewritten, "strided-conv": data}
+    if rcfg.measure:
+        clock = "cpu" if rcfg.threads == 1 else "wall"
+        x = random_input(data, rcfg.batch, seed=3)
+        scores = measure(options, x, threads=rcfg.threads, rounds=rcfg.rounds, quantile=25.0, clock=clock)
+        unit = "cpu-ms" if clock == "cpu" else "ms"
+        keep = scores["as-is"] >= rcfg.min_gain * scores["strided-conv"]
+        gain = scores["as-is"] / scores["strided-conv"] if keep else 1.0
+    else:
+        scores, unit, keep, gain = {}, "cost", True, 1.0
+    decision = Rewrite("patch-conv", names, "strided-conv" if keep else "as-is", scores, unit, gain,
+                       res.parity_max_abs if keep else 0.0)
+    return (data if keep else pkg.unrewritten), decision
+
+
 def _rewrite(pkg: PackageResult, folder: Path, config: PackageConfig, model: Any, example: Any,
-             check_inputs: np.ndarray | None) -> None:
-    """Rewrite the fp32 file in place (eegdeploy.rewrite): the rewritten file is checked against the file as
-    exported (inside ``rewrite_onnx``) and against PyTorch here, both within the export tolerance."""
+             check_inputs: np.ndarray | None, metadata: Mapping[str, str] | None = None) -> None:
+    """Rewrite the fp32 file in place (eegdeploy.rewrite): a ViT's patch embedding as a strided conv (see
+    ``_patch_form``), then the ONNX chains; the rewritten file is checked against the file it started from
+    (inside ``rewrite_onnx``) and against PyTorch here, both within the export tolerance."""
     import torch
 
     from eegdeploy.export.parity import max_abs_diff, ort_run
@@ -296,7 +335,13 @@ def _rewrite(pkg: PackageResult, folder: Path, config: PackageConfig, model: Any
     path = folder / pkg.files.onnx
     pkg.unrewritten = path.read_bytes()
     rcfg = replace(config.rewrite, tolerance=config.export.tolerance)
-    res = rewrite_onnx(pkg.unrewritten, rcfg, check_inputs=check_inputs)
+    start, patch = _patch_form(pkg, config, rcfg, model, example, check_inputs, metadata or {})
+    res = rewrite_onnx(start, rcfg, check_inputs=check_inputs)
+    if patch is not None:
+        res.rewrites.insert(0, patch)
+        if patch.form == "as-is":
+            res.notes.append(f"{', '.join(patch.layers)}: the patch embedding as a strided conv was not faster; "
+                             "kept as exported")
     x = check_inputs if check_inputs is not None and len(check_inputs) else \
         torch.randn((8, *example.shape[1:]), generator=torch.Generator().manual_seed(0)).numpy()
     if not pkg.export.input_shape or isinstance(pkg.export.input_shape[0], str):
@@ -313,7 +358,8 @@ def _rewrite(pkg: PackageResult, folder: Path, config: PackageConfig, model: Any
     pkg.rewrite = res
     pkg.export.bytes = len(res.model)
     pkg.export.parity_max_abs = max(pkg.export.parity_max_abs, diff)
-    applied = [f"{r.form} ({' → '.join(r.layers)}, {r.gain:.2f}x)" for r in res.applied]
+    applied = [f"{r.form} ({' → '.join(r.layers)}" + (f", {r.gain:.2f}x)" if r.candidates else ", not costed)")
+               for r in res.applied]
     pkg.line(f"exact rewrites ({'measured in onnxruntime' if res.measured else 'cost model'}, batch "
              f"{rcfg.batch}, {rcfg.threads} thread(s)): " + ("; ".join(applied) if applied else "none paid off")
              + f"; max |rewritten - exported| {res.parity_max_abs:.2g}")

@@ -10,6 +10,8 @@ The same map is a strided convolution: fold the time patches into the batch (``[
 reshape of contiguous memory), convolve with the Linear's weight laid out as ``[E, p0, p1, p2]`` (kernel =
 stride = the patch), and move the small output's channel axis last. ``patch_embedding_as_conv`` swaps every such
 ``Sequential(Rearrange, Linear)`` for it; the output is the same up to float summation order (checked).
+``compress`` and ``export --optimize`` export this form of slim.onnx when it is measured faster (the rewrite
+stage, ``eegdeploy.export.package``); slim.pt keeps the model's own modules.
 """
 
 from __future__ import annotations
@@ -51,6 +53,11 @@ def _is_patch_embedding(m: nn.Module) -> bool:
     pattern = " ".join(str(getattr(m[0], "pattern", "")).split())
     lengths = getattr(m[0], "axes_lengths", None)
     return pattern == PATCH_PATTERN and isinstance(lengths, dict) and set(lengths) == {"p0", "p1", "p2"}
+
+
+def patch_embedding_names(model: nn.Module) -> list[str]:
+    """Module names of ``model``'s ViT patch embeddings that ``patch_embedding_as_conv`` would swap."""
+    return [name for name, m in model.named_modules() if _is_patch_embedding(m)]
 
 
 def patch_embedding_as_conv(model: nn.Module, example: torch.Tensor) -> tuple[nn.Module, int]:

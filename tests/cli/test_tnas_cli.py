@@ -100,3 +100,11 @@ def test_supernet_search_compress(tiny, tmp_path, capsys):
     for b, s in zip(st["blocks"], sub["blocks"]):
         assert b["heads"] == [2, s["heads"] if s["kept"] else 0] and b["mlp"][0] == 32
     assert "## Transformer structure" in (comp / "report.md").read_text()
+    # slim.onnx is verified, and ships the patch embedding as a strided conv (the cost model always takes it)
+    assert rep["parity"]["onnx_vs_torch_max_abs"] <= 1e-4
+    assert (rep["rewrites"][0]["kind"], rep["rewrites"][0]["form"]) == ("patch-conv", "strided-conv")
+    import onnx
+
+    ops = [n.op_type for n in onnx.load(comp / "slim.onnx").graph.node]
+    assert "Conv" in ops and "Conv" not in [n.op_type for n in onnx.load(comp / "baseline.onnx").graph.node]
+    assert "strided-conv (to_patch_embedding, not costed)" in (comp / "model-card.md").read_text()

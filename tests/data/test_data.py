@@ -106,6 +106,23 @@ def test_deap_files_in_the_real_format(tmp_path, name, per_trial):
     assert set(np.unique(np.concatenate([s.train.groups, s.test.groups]))) <= {1, 2}
 
 
+def test_deap_time_grid_cells_hold_each_electrodes_z_scored_samples(tmp_path):
+    """vit-deap's time x 9 x 9 input from DEAP files: Fz's cell (row 2, column 4) holds Fz's samples after the 3 s
+    baseline, z-scored over the trial, cut into 1 s windows; the cells beside it (no electrode) stay zero."""
+    folder = _deap_folder(tmp_path, n_subjects=1, trials=2, seconds=4)
+    with open(folder / "s01.dat", "rb") as f:
+        data = pickle.load(f)["data"].astype(np.float64)
+    from eegdeploy.data import load_deap
+
+    X, y, g, t = load_deap(folder, load_profile("vit-deap"))
+    assert X.shape == (8, 128, 9, 9)
+    fz = data[:, 18, 3 * 128:]  # DEAP's channel 19 is Fz
+    z = (fz - fz.mean(axis=1, keepdims=True)) / fz.std(axis=1, keepdims=True)
+    assert np.allclose(X[:, :, 2, 4], z.reshape(8, 128), atol=1e-5)
+    assert np.all(X[:, :, 2, 3] == 0) and np.all(X[:, :, 2, 5] == 0)
+    assert list(y) == [0] * 4 + [1] * 4 and list(t) == [1000] * 4 + [1001] * 4
+
+
 def test_deap_refuses_code_in_pickles(tmp_path):
     marker = tmp_path / "ran"
 

@@ -125,6 +125,26 @@ def test_model_inputs(name, shape, per_trial):
         assert np.allclose(joined.mean(axis=-1), 0, atol=1e-4) and np.allclose(joined.std(axis=-1), 1, atol=1e-3)
 
 
+@pytest.mark.parametrize("name", ["vit-deap", "stnet-deap"])
+def test_time_grid_cells_hold_each_electrodes_z_scored_samples(name):
+    """A time x 9 x 9 input (ViT, STNet): the cell of an electrode holds that electrode's raw samples of the window,
+    z-scored over the trial (after the 3 s baseline); cells without an electrode are zero. Built here by hand from
+    the simulated recording and the DEAP grid written out below."""
+    cfg = RealisticConfig(subjects=1, trials=2, seconds=4)
+    X, y, g, t = load_realistic(load_profile(name), cfg, seed=0, cache=False, workers=1)
+    assert X.shape == (2 * 4, 128, 9, 9) and X.dtype == np.float32
+    eeg = simulate_subject(0, cfg, seed=0).eeg[:, :, 3 * 128:].astype(np.float64)
+    cells = {"Fp1": (0, 3), "AF4": (1, 5), "F7": (2, 0), "Cz": (4, 4), "T8": (4, 8), "PO3": (7, 3), "O2": (8, 5)}
+    for elec, (r, c) in cells.items():
+        raw = eeg[:, _ch(elec)]  # trials x samples
+        z = (raw - raw.mean(axis=1, keepdims=True)) / raw.std(axis=1, keepdims=True)
+        want = z.reshape(2, 4, 128).reshape(8, 128)  # windows in trial order
+        assert np.allclose(X[:, :, r, c], want, atol=1e-4), elec
+    assert np.all(X[:, :, 0, 0] == 0) and np.all(X[:, :, 8, 8] == 0) and np.all(X[:, :, 3, 4] == 0)
+    assert np.count_nonzero(np.abs(X).sum(axis=(0, 1))) == 32
+    assert list(t) == [0, 0, 0, 0, 1, 1, 1, 1] and set(g) == {0}
+
+
 def test_easy_stays_the_default():
     prof = load_profile("ccnn-deap")
     a = load_arrays(None, prof, seed=0)

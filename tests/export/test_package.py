@@ -79,3 +79,73 @@ def test_int8_always_writes_the_file_and_a_fixed_batch_is_refused():
         PackageConfig(export=ExportConfig(dynamic_batch=False, batch=4), int8=True)
     with pytest.raises(ConfigError, match="int8 policy"):
         PackageConfig(int8_policy="sometimes")
+
+
+class _Patchy(nn.Module):
+    """torcheeg ViT's patch embedding (time patches of 4, grid patches of 3x3 on a 6x6 grid) and a head."""
+
+    def __init__(self):
+        super().__init__()
+        from einops.layers.torch import Rearrange
+
+        self.to_patch_embedding = nn.Sequential(
+            Rearrange("b (c p0) (h p1) (w p2) -> b c h w (p1 p2 p0)", p0=4, p1=3, p2=3), nn.Linear(36, 16))
+        self.head = nn.Linear(16, 3)
+
+    def forward(self, x):
+        return self.head(self.to_patch_embedding(x).flatten(1, 3).mean(1))
+
+
+def _patchy_package(tmp_path: Path, rewrite):
+    torch.manual_seed(0)
+    model = _Patchy().eval()
+    x = np.random.default_rng(0).standard_normal((6, 8, 6, 6)).astype(np.float32)
+    pkg = export_package(model, tmp_path, PackageFiles.beside("m.onnx"), PackageConfig(rewrite=rewrite),
+                         example=torch.zeros(1, 8, 6, 6), metadata={"eegdeploy.stage": "slim"}, check_inputs=x,
+                         vectors=x[:2])
+    return model, x, pkg
+
+
+def _ops(path: Path) -> list[str]:
+    import onnx
+
+    return [n.op_type for n in onnx.load(path).graph.node]
+
+
+@pytest.mark.slow  # two exports and the rewrite stage: about 4 s each
+@pytest.mark.parametrize("timings, form", [({"as-is": 10.0, "strided-conv": 4.0}, "strided-conv"),
+                                           ({"as-is": 4.0, "strided-conv": 4.0}, "as-is"), (None, "strided-conv")],
+                         ids=["faster", "not-faster", "cost-model"])
+def test_rewrites_export_the_patch_embedding_as_a_conv_when_faster(tmp_path, monkeypatch, timings, form):
+    """With rewrites on, a ViT patch embedding is exported as a strided Conv when that is measured faster (timings
+    are given here, not measured) or under the cost model; the file still computes the model's output."""
+    import onnx
+
+    from eegdeploy.export.parity import ort_run
+    from eegdeploy.rewrite import RewriteConfig
+    from eegdeploy.rewrite import choose
+
+    if timings is not None:
+        monkeypatch.setattr(choose, "measure", lambda options, x, **kw: dict(timings))
+    model, x, pkg = _patchy_package(tmp_path, RewriteConfig(measure=timings is not None, rounds=1))
+    first = pkg.rewrite.rewrites[0]
+    assert (first.kind, first.layers, first.form) == ("patch-conv", ["to_patch_embedding"], form)
+    ops = _ops(tmp_path / "m.onnx")
+    assert ("Conv" in ops) == (form == "strided-conv")
+    assert any(len(p) == 7 for p in [a.ints for n in onnx.load(tmp_path / "m.onnx").graph.node
+                                      if n.op_type == "Transpose" for a in n.attribute if a.name == "perm"]) \
+        == (form == "as-is")
+    assert "Conv" not in [n.op_type for n in onnx.load_from_string(pkg.unrewritten).graph.node]  # as exported
+    if timings is not None:
+        assert first.gain == (2.5 if form == "strided-conv" else 1.0)
+    with torch.no_grad():
+        want = model(torch.from_numpy(x)).numpy()
+    assert np.abs(ort_run(tmp_path / "m.onnx", x) - want).max() <= 1e-4
+    assert {p.key for p in onnx.load(tmp_path / "m.onnx").metadata_props} >= {"eegdeploy.stage"}
+
+
+def test_no_patch_embedding_no_patch_decision(tmp_path):
+    from eegdeploy.rewrite import RewriteConfig
+
+    pkg = _package(tmp_path, PackageConfig(rewrite=RewriteConfig(measure=False)))
+    assert all(r.kind != "patch-conv" for r in pkg.rewrite.rewrites)

@@ -386,6 +386,11 @@ ROWS += [  # synthetic:realistic options (issue 19)
         _realistic("colour=red"), "option 'colour=red' is not key=value with a known key"),
     Row("realistic-bad-value", "`--data synthetic:realistic:` with a value of the wrong type (`trials=many`)",
         _realistic("trials=many"), "trials='many' is not a whole number"),
+    Row("realistic-unsupported-input", "`--data synthetic:realistic` for a profile whose input it cannot make "
+        "(mtcnn-deap's feature grid)", lambda t: ["train", "--profile", "mtcnn-deap", "--data",
+                                                  "synthetic:realistic:subjects=1,trials=2,seconds=4", "--out",
+                                                  str(t / "out" / "m.pt")],
+        "cannot make profile 'mtcnn-deap''s input"),
 ]
 
 
