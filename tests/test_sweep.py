@@ -220,3 +220,14 @@ def test_recovery_modes_share_one_pruning_and_parallel_cells_match_serial(npz_sp
 def test_sweep_jobs_is_validated():
     with pytest.raises(ConfigError, match="jobs"):
         SweepConfig(jobs=0)
+
+
+def test_structured_ratios_reach_the_structured_methods_of_a_sweep_only():
+    """--ratio-depth / --ratio-heads in a sweep with uwmp: the structured methods' cells take them, uwmp's do not
+    (before, uwmp's config refused them and the whole sweep failed); uwmp alone still says why it cannot."""
+    from eegdeploy.prune.methods import options_from_flags
+
+    opts = options_from_flags({"ratio_depth": 0.5, "ratio_heads": 0.25}, ("lfp", "uwmp", "nsfp"))
+    assert opts == {"lfp": {"ratio_depth": 0.5, "ratio_heads": 0.25}, "nsfp": {"ratio_depth": 0.5, "ratio_heads": 0.25}}
+    with pytest.raises(ConfigError, match="need a structured method"):
+        options_from_flags({"ratio_depth": 0.5}, ("uwmp",))

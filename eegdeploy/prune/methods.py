@@ -104,6 +104,7 @@ class Method:
     name: ClassVar[str] = ""
     config_type: ClassVar[type[MethodConfig]] = MethodConfig
     trains: ClassVar[bool] = False
+    structured: ClassVar[bool] = True  # removes channels, heads, widths or blocks (uwmp: single weights)
 
     @classmethod
     def depth_importance(cls) -> Any:
@@ -195,9 +196,9 @@ def add_depth(plan: PrunePlan, analysis: Analysis, ratio: float, importance: Any
 OPTION_FLAGS: dict[str, tuple[str, str]] = {
     "scope": ("lfp", "scope"), "sfp_schedule": ("sfp", "schedule"), "sfp_epochs": ("sfp", "epochs"),
     "sparsity": ("nsfp", "sparsity"), "include_linear": ("*", "include_linear"),
-    "ratio_heads": ("*", "ratio_heads"), "ratio_mlp": ("*", "ratio_mlp"), "ratio_embed": ("*", "ratio_embed"),
-    "ratio_depth": ("*", "ratio_depth"),
-}
+    "ratio_heads": ("structured", "ratio_heads"), "ratio_mlp": ("structured", "ratio_mlp"),
+    "ratio_embed": ("structured", "ratio_embed"), "ratio_depth": ("structured", "ratio_depth"),
+}  # "*": every method; "structured": the structured methods among those run (all of them if none is)
 
 
 def options_from_flags(values: Mapping[str, Any], methods: Sequence[str]) -> dict[str, dict[str, Any]]:
@@ -209,11 +210,14 @@ def options_from_flags(values: Mapping[str, Any], methods: Sequence[str]) -> dic
         value = values.get(flag)
         if value is None:
             continue
-        if method != "*" and method not in methods:
+        if method not in ("*", "structured") and method not in methods:
             name = "--" + flag.replace("_", "-")
             raise ConfigError(f"{name} applies to {method}, not to --method(s) {','.join(methods)}",
                               fix=f"drop {name} or add {method} to the methods")
-        for m in (methods if method == "*" else (method,)):
+        targets = (method,) if method not in ("*", "structured") else tuple(methods)
+        if method == "structured":  # a sweep's uwmp cells ignore them; uwmp alone says why it cannot take them
+            targets = tuple(m for m in methods if m in METHODS and METHODS[m].structured) or targets
+        for m in targets:
             opts[m][field] = value
     for m, o in opts.items():
         make_config(m, 0.5, **o)

@@ -37,6 +37,7 @@ class UWMPConfig(MethodConfig):
 @register("uwmp")
 class UWMP(Method):
     config_type = UWMPConfig
+    structured = False
 
     def plan(self, model: nn.Module, config: UWMPConfig, *, example: torch.Tensor, splits: Any = None,
              train: Any = None, seed: int = 0) -> PrunePlan:
