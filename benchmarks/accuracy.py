@@ -1,7 +1,7 @@
 """Compression versus accuracy on realistic synthetic EEG, written to benchmarks/ACCURACY.md.
 
     python -m benchmarks.accuracy            # the full table (trial-wise 3-fold, finetune / scratch / distill)
-    python -m benchmarks.accuracy --quick    # a small, noisy version in minutes (labelled QUICK in the file)
+    python -m benchmarks.accuracy --quick    # a small, noisy version in minutes (reports/accuracy-quick/ACCURACY.md)
     python -m benchmarks.accuracy --backend ray
 
 The models run one after another; the local backend trains each model's fold baselines and runs its cells in
@@ -357,7 +357,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--backend", default="local", choices=("local", "ray"))
     ap.add_argument("--models", default=",".join(MODELS))
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--out", default="benchmarks/ACCURACY.md")
+    ap.add_argument("--out", help="the table (default benchmarks/ACCURACY.md; with --quick "
+                                  "reports/accuracy-quick/ACCURACY.md, so a quick run never replaces the full table)")
     ap.add_argument("--work", help="work folder (default reports/accuracy-quick or reports/accuracy)")
     ap.add_argument("--collect", action="store_true",
                     help="write the file from the cells finished so far in --work, running nothing (a PARTIAL table)")
@@ -371,6 +372,7 @@ def main(argv: list[str] | None = None) -> int:
     from eegdeploy.io import write_text
 
     plan = QUICK if args.quick else FULL
+    args.out = args.out or ("reports/accuracy-quick/ACCURACY.md" if args.quick else "benchmarks/ACCURACY.md")
     work = Path(args.work or ("reports/accuracy-quick" if args.quick else "reports/accuracy"))
     t0 = time.time()
     load0 = os.getloadavg()[0]
