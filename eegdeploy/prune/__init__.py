@@ -15,7 +15,7 @@ from eegdeploy.prune.methods import (METHODS, Method, MethodConfig, add_depth, m
                                     n_remove, plan_from_scores, prune, register)
 from eegdeploy.prune.plan import PrunePlan
 from eegdeploy.prune.depth import DEPTH_PREFIX, Block, Branch, ZeroBranch, dropped_blocks
-from eegdeploy.prune.surgery import (SLIM_TOLERANCE, apply_masks, check_slim, cut_layer, layer_masks, removed_units,
+from eegdeploy.prune.surgery import (SLIM_TOLERANCE, apply_masks, check_slim, clear_masks, cut_layer, layer_masks, removed_units,
                                      slim, verify_slim)
 from eegdeploy.prune.rules import ChannelRule, register_channel_rule
 from eegdeploy.prune.trace import Analysis, ChannelGroup, analyse, channel_groups
@@ -25,7 +25,7 @@ __all__ = [
     "BNSparsity", "ChannelRule", "register_channel_rule", "KeepMasks", "KeepStructure", "NSFP", "NSFPConfig", "SFP", "SFPConfig", "SoftFilterPrune", "UWMP",
     "UWMPConfig", "dead_channel_plan",
     "LFP", "METHODS", "MethodConfig", "method_analysis", "SLIM_TOLERANCE", "Analysis", "BNScaleImportance", "ChannelGroup", "Importance",
-    "L1Importance", "L2Importance", "LFPConfig", "check_slim", "cut_layer", "layer_masks", "Method", "PrunePlan", "analyse", "apply_masks", "channel_groups",
+    "L1Importance", "L2Importance", "LFPConfig", "check_slim", "cut_layer", "layer_masks", "Method", "PrunePlan", "analyse", "apply_masks", "channel_groups", "clear_masks",
     "has_batchnorm", "make_config", "n_remove", "plan_from_scores", "prune", "register", "removed_units", "slim",
     "verify_slim",
 ]

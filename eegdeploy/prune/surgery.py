@@ -116,6 +116,16 @@ class _KeptLayerNorm:
         return y
 
 
+def clear_masks(model: nn.Module) -> nn.Module:
+    """Remove the forward hooks ``apply_masks`` adds (kept-channel LayerNorms, zeroed branches); returns ``model``.
+
+    Zeroed weights stay zero: restore them from the unmasked model before masking it again for another plan."""
+    for m in model.modules():
+        for k in [k for k, v in m._forward_hooks.items() if getattr(v, "eegdeploy_mask_hook", False)]:
+            del m._forward_hooks[k]
+    return model
+
+
 @torch.no_grad()
 def apply_masks(model: nn.Module, plan: PrunePlan, example: torch.Tensor | None = None, *,
                 analysis: Analysis | None = None) -> nn.Module:

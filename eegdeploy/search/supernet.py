@@ -2,8 +2,8 @@
 
 Every step trains, on the same batch, the largest subnet (task loss), the smallest and ``random_subnets`` random
 ones (distillation from the largest's logits, ``T**2``-scaled KL at temperature ``temperature``). A subnet runs
-as the masked model on the shared weights (``apply_masks`` on a working copy: removed channels zeroed, LayerNorms
-over the kept channels), and its gradients reach only the positions it keeps, so every subnet trains the slice of
+as the masked model on the shared weights (``apply_masks`` on one working copy, reset to the shared weights before
+each subnet: removed channels zeroed, LayerNorms over the kept channels), and its gradients reach only the positions it keeps, so every subnet trains the slice of
 the shared weights that ``slim`` later cuts out. Gradients of the subnets are summed, then one optimizer step.
 Before training, the units of every searched group are put in importance order in storage
 (``sort_by_importance``, a function-preserving permutation), so each subnet trains a prefix of the shared weights
@@ -23,7 +23,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from eegdeploy.errors import invalid_value
-from eegdeploy.prune.surgery import apply_masks
+from eegdeploy.prune.surgery import apply_masks, clear_masks
 from eegdeploy.prune.trace import analyse
 from eegdeploy.recover.distill import distillation_loss
 from eegdeploy.search.space import TransformerSpace, sort_by_importance
@@ -62,6 +62,20 @@ def keep_masks(model: nn.Module, space: TransformerSpace, genes: list[int], exam
     return {n: p != 0 for n, p in ones.named_parameters()}
 
 
+@torch.no_grad()
+def reset(work: nn.Module, model: nn.Module) -> nn.Module:
+    """Make ``work`` (a copy of ``model``) equal to ``model`` again: its parameters and buffers copied back, its
+    gradients cleared and the hooks of an earlier ``apply_masks`` removed. The same as a fresh ``deepcopy`` of
+    ``model`` for masking and training a subnet, without allocating a model per subnet and batch."""
+    for w, p in zip(work.parameters(), model.parameters()):
+        w.copy_(p)
+        w.grad = None
+    for w, b in zip(work.buffers(), model.buffers()):
+        w.copy_(b)
+    work.train(model.training)
+    return clear_masks(work)
+
+
 def sandwich(space: TransformerSpace, rng: random.Random, n_random: int) -> list[list[int]]:
     """Largest first (the teacher), then the smallest and ``n_random`` random subnets."""
     return [space.largest(), space.smallest(), *(space.sample(rng) for _ in range(n_random))]
@@ -84,6 +98,7 @@ def train_supernet(model: nn.Module, space: TransformerSpace, splits: Any, examp
     sort_by_importance(model, space, example, analysis=analysis)
     masks: dict[tuple[int, ...], dict[str, torch.Tensor]] = {}
     opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=lr)
+    work = copy.deepcopy(model)  # one working copy, reset to the shared weights before each subnet
     history = []
     for epoch in range(cfg.epochs):
         model.train()
@@ -97,9 +112,7 @@ def train_supernet(model: nn.Module, space: TransformerSpace, splits: Any, examp
                 key = tuple(genes)
                 if key not in masks:
                     masks[key] = keep_masks(model, space, genes, example, analysis)
-                work = copy.deepcopy(model)
-                for p in work.parameters():
-                    p.grad = None
+                reset(work, model)
                 apply_masks(work, space.plan(genes), example, analysis=analysis)
                 logits = work(xb)
                 if i == 0:

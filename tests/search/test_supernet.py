@@ -57,3 +57,34 @@ def test_training_moves_only_weights_some_subnet_keeps():
     # MLP units beyond 16 are never kept either
     assert torch.equal(m.blocks[0].mlp[0].weight.detach()[16:], before["blocks.0.mlp.0.weight"][16:])
     assert len(res["history"]) == 1 and 0 <= res["history"][0]["val_smallest"] <= 1
+
+
+def test_a_reset_working_copy_masks_like_a_fresh_copy():
+    """The working copy reused across subnets: masked for one subnet, reset, masked for another, it computes what a
+    fresh deep copy masked for that subnet computes, with the same weights and no hook left from the first."""
+    import copy
+
+    from eegdeploy.prune import apply_masks
+    from eegdeploy.search.supernet import reset
+
+    torch.manual_seed(0)
+    m = TinyViT().eval()
+    sp = build_space(m, X)
+    x = torch.randn(7, 5, 6)
+    a = sp.smallest()
+    a[-2] = 0  # drops block 0 (a zeroing hook) and cuts LayerNorms to 8 channels (kept-channel hooks)
+    b = sp.largest()
+    b[0] = 1  # embedding 10 of 16, every block kept
+    work = copy.deepcopy(m)
+    apply_masks(work, sp.plan(a), X)
+    hooked = sum(len(mod._forward_hooks) for mod in work.modules())
+    assert hooked > 0
+    reset(work, m)
+    assert sum(len(mod._forward_hooks) for mod in work.modules()) == 0
+    assert all(torch.equal(p, q) for p, q in zip(work.parameters(), m.parameters()))
+    apply_masks(work, sp.plan(b), X)
+    fresh = apply_masks(copy.deepcopy(m), sp.plan(b), X)
+    with torch.no_grad():
+        assert torch.equal(work(x), fresh(x))
+        assert not torch.allclose(work(x), m(x))  # the mask did something
+    assert all(torch.equal(p, q) for p, q in zip(work.parameters(), fresh.parameters()))
