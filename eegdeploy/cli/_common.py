@@ -70,8 +70,13 @@ def data_help() -> str:
     return "data: " + "; ".join(f"{k} ({v})" for k, v in DATA_SOURCES.items())
 
 
-def add_data_args(p: argparse.ArgumentParser) -> None:
+def add_data_args(p: argparse.ArgumentParser, *, split: bool = True) -> None:
     p.add_argument("--data", metavar="D", help=data_help())
+    if split:
+        p.add_argument("--split", dest="data_split", default="random", metavar="S",
+                       help="how the data is split into train / validation / test: random (windows, the default), "
+                            "trial (whole trials: the honest protocol for windows cut from trials, docs/data.md) "
+                            "or subject (whole subjects)")
     p.add_argument("--seed", type=int, default=0, help="seed for data splits, initialisation and training (default 0)")
 
 
@@ -103,7 +108,7 @@ def profile_for(bundle, args: argparse.Namespace):  # -> Profile
 def load_splits(args: argparse.Namespace, profile):  # -> Splits
     from eegdeploy.data import load_data
 
-    return load_data(getattr(args, "data", None), profile, seed=args.seed)
+    return load_data(getattr(args, "data", None), profile, seed=args.seed, split=getattr(args, "data_split", "random"))
 
 
 def epoch_progress(console, description: str):

@@ -15,7 +15,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                                    "sweep.md (method x ratio x recovery: accuracy mean ± std, params/MACs/FLOPs "
                                    "reductions, ort-cpu latency) and accuracy-vs-MACs/latency plots.")
     add_model_args(p)
-    add_data_args(p)
+    add_data_args(p, split=False)  # --split below names the sweep's protocol
     p.add_argument("--methods", default="lfp,sfp,nsfp,uwmp", help="comma-separated methods")
     p.add_argument("--ratios", default="0.1,0.3,0.5,0.7,0.9", help="comma-separated ratios")
     p.add_argument("--recover", default="finetune", help="comma-separated: finetune, scratch, distill, none")

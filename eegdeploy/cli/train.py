@@ -67,7 +67,7 @@ def run(args: argparse.Namespace, console) -> int:
 
     out = Path(args.out)
     check_writable(out)  # fails early on a non-writable destination; an existing file is not touched
-    splits = load_data(args.data, profile, seed=args.seed)
+    splits = load_data(args.data, profile, seed=args.seed, split=args.data_split)
     console.print(f"training {profile.name} on {splits.describe()}")
     bundle, result, acc = train_baseline(
         profile, splits, seed=args.seed, epochs=args.epochs, lr=args.lr, batch_size=args.batch_size,

@@ -196,12 +196,12 @@ def tnas_search(model: nn.Module, space: TransformerSpace, splits: Any, example:
     return SearchResult(base, evaluated, front, uniform, chosen, cfg.objective)
 
 
-def front_markdown(res: SearchResult, space: TransformerSpace, command: str = "") -> str:
-    from eegdeploy.report.render import markdown_table
+FRONT_HEAD = ["", "accuracy (val) %", "params", "MACs (of baseline)", "latency ms (predicted)", "embedding",
+              "heads / MLP per block (or dropped)"]
 
-    obj = res.objective
-    head = ["", "accuracy (val) %", "params", "MACs (of baseline)", "latency ms (predicted)", "embedding",
-            "heads / MLP per block (or dropped)"]
+
+def front_rows(res: SearchResult, *, uniform: bool = True) -> list[list[str]]:
+    """One row per front point (the chosen one marked), then the uniform points: the columns of ``FRONT_HEAD``."""
 
     def row(mark: str, c: Candidate) -> list[str]:
         sub = c.plan.get("subnet")
@@ -213,7 +213,14 @@ def front_markdown(res: SearchResult, space: TransformerSpace, command: str = ""
                 f"{c.latency_ms:.2f}" if c.latency_ms else "-", emb, blocks]
 
     rows = [row("**chosen**" if c is res.chosen else "front", c) for c in res.front]
-    rows += [row(c.source, c) for c in res.uniform]
+    return rows + ([row(c.source, c) for c in res.uniform] if uniform else [])
+
+
+def front_markdown(res: SearchResult, space: TransformerSpace, command: str = "") -> str:
+    from eegdeploy.report.render import markdown_table
+
+    obj = res.objective
+    head, rows = FRONT_HEAD, front_rows(res)
     full = space.decode(space.largest())
     lines = ["# Transformer search (TNAS-style): Pareto front", "",
              f"Objectives: validation accuracy and {obj}; {len(res.candidates)} subnets evaluated of "
