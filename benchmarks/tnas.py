@@ -52,16 +52,19 @@ def op_shares(path: Path, x: torch.Tensor, runs: int = 10) -> list[tuple[str, fl
     return [(op, t / total) for op, t in per.most_common()]
 
 
-def recipe_note(prof) -> str:
+def recipe_note(prof, train, data) -> str:
     t = prof.train
-    return (f"the profile's {t.epochs} epochs at batch {t.batch_size}, lr {t.lr:g}, on "
-            f"{prof.synthetic.n_samples} synthetic samples (see the profile for why)")
+    what = (f"{prof.synthetic.n_samples} synthetic samples (see the profile for why)" if data is None else
+            f"`{data}`")
+    epochs = f"the profile's {t.epochs} epochs" if train.epochs == t.epochs else f"{train.epochs} epochs"
+    return f"{epochs} at batch {train.batch_size}, lr {train.lr:g}, on {what}"
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--profile", default="vit-deap")
     ap.add_argument("--data", default=None, help="as for eegdeploy commands (default: the profile's synthetic EEG)")
+    ap.add_argument("--split", default="random", help="random, trial or subject (as --split of eegdeploy commands)")
     ap.add_argument("--epochs", type=int, default=None, help="baseline epochs (default: the profile's)")
     ap.add_argument("--supernet-epochs", type=int, default=4)
     ap.add_argument("--finetune", type=int, default=2, help="fine-tune epochs for searched and uniform alike")
@@ -85,26 +88,31 @@ def main(argv: list[str] | None = None) -> int:
     from eegdeploy.report.render import markdown_table
     from eegdeploy.search.space import DEPTH_NOTE, build_space
     from eegdeploy.search.supernet import SupernetConfig, train_supernet
-    from eegdeploy.search.tnas import TnasConfig, tnas_search, uniform_plan
+    from eegdeploy.search.tnas import FRONT_HEAD, TnasConfig, front_rows, tnas_search, uniform_plan
 
     t0 = time.time()
     prof = load_profile(args.profile)
-    splits = load_data(args.data, prof, seed=args.seed)
+    splits = load_data(args.data, prof, seed=args.seed, split=args.split)
     train = replace(prof.train, epochs=args.epochs or prof.train.epochs)
     from eegdeploy.models import patch_embedding_as_conv
     model = bundle_from_profile(prof, seed=args.seed).module
+    say = lambda m: print(f"[{time.time() - t0:6.0f} s] {m}", file=sys.stderr, flush=True)  # noqa: E731
+    say(f"data: {splits.describe()}")
     fit(model, splits, train, seed=args.seed)
     model.eval()
+    say(f"baseline: validation {100 * evaluate(model, splits.val):.1f}%, test {100 * evaluate(model, splits.test):.1f}%")
     x = torch.zeros((1, *prof.input.shape))
     space = build_space(model, x)  # L1 order on the baseline: uniform slimming cuts from it
     sup = copy.deepcopy(model)
     sup_space = build_space(sup, x)
     hist = train_supernet(sup, sup_space, splits, x, SupernetConfig(epochs=args.supernet_epochs, seed=args.seed),
-                          train=train)["history"]  # sorts sup's units by importance: sup_space is in storage order
+                          train=train, progress=lambda e, n, r: say(f"supernet epoch {e}/{n}: {r}"))["history"]
+    # train_supernet sorted sup's units by importance: sup_space is in storage order
     res = tnas_search(sup, sup_space, splits, x, TnasConfig(objective="params", population=args.population,
                                                               generations=args.generations,
                                                               max_params=args.max_params, seed=args.seed))
     best = max(res.front, key=lambda c: (c.accuracy, -c.params))
+    say("front: " + "; ".join(f"{100 * c.accuracy:.1f}% {c.params:,}" for c in res.front))
     searched = slim(sup, sup_space.plan(best.genes), x)
     base_params = count(model, x, cross_check=False).params
     # uniform: the largest keep fraction whose params do not exceed the searched subnet's
@@ -181,6 +189,12 @@ def main(argv: list[str] | None = None) -> int:
         "input into its blocked layout (`ReorderInput`) and the patch convolution reads every input value; in the "
         f"searched subnet these two take {100 * input_side:.0f}% of the time, so the smaller the subnet, the "
         "further its speedup falls below its MACs ratio.", "",
+        f"The front ({len(res.front)} points; validation accuracy of each subnet sliced from the supernet, no "
+        "fine-tuning; **chosen** is the knee `eegdeploy search` writes to plan.json, *benchmarked* the most accurate "
+        "point, compared above):", "",
+        markdown_table(FRONT_HEAD[:4] + FRONT_HEAD[5:],
+                       [([("*benchmarked*" + (", " + r[0] if r[0] != "front" else "")) if c is best else r[0]]
+                         + r[1:4] + r[5:]) for c, r in zip(res.front, front_rows(res, uniform=False))]), "",
         f"Searched subnet: embedding {sub['embedding']} of {full['embedding']}; heads/MLP width per block "
         + ", ".join((f"{s['heads']}/{s['hidden']}" if s["kept"] else "dropped") + f" (of {f['heads']}/{f['hidden']})"
                    for s, f in zip(sub['blocks'],
@@ -190,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
         "permutation), so each subnet is a prefix of the shared weights. Validation accuracy per epoch "
         "(largest / smallest subnet): "
         + ", ".join(f"{100 * h['val_largest']:.0f}/{100 * h['val_smallest']:.0f}" for h in hist) + ".", "",
-        f"Recipe: {recipe_note(prof)}", "",
+        f"Recipe: {recipe_note(prof, train, args.data)}", "",
         (f"Depth: each block kept or dropped whole ({sup_space.depth_group}); the searched subnet keeps "
          f"{sum(b['kept'] for b in sub['blocks'])} of {len(sub['blocks'])} blocks." if sup_space.depth_group else
          f"Depth is not searched: {DEPTH_NOTE.split(': ', 1)[-1]}."), "",

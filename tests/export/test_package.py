@@ -141,6 +141,11 @@ def test_rewrites_export_the_patch_embedding_as_a_conv_when_faster(tmp_path, mon
     with torch.no_grad():
         want = model(torch.from_numpy(x)).numpy()
     assert np.abs(ort_run(tmp_path / "m.onnx", x) - want).max() <= 1e-4
+    # the rewritten-vs-exported figure compares the delivered file with the einops export
+    exported = ort_run(pkg.unrewritten, x)
+    assert pkg.rewrite.parity_max_abs == pytest.approx(np.abs(ort_run(tmp_path / "m.onnx", x).astype(np.float64)
+                                                              - exported).max(), abs=1e-9)
+    assert (pkg.rewrite.parity_max_abs > 0) == (form == "strided-conv")
     assert {p.key for p in onnx.load(tmp_path / "m.onnx").metadata_props} >= {"eegdeploy.stage"}
 
 
