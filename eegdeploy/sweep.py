@@ -248,12 +248,25 @@ def run_cells(cells: Sequence[Cell], fn: Callable[[dict[str, Any]], dict[str, An
         import multiprocessing
         from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+        # not a multiprocessing.Pool: its daemonic workers cannot start the export's helper process
+        pool = ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn"))
+        try:
             futures = {pool.submit(fn, asdict(c)): c for c in cells}
             while futures:
                 finished, _ = wait(list(futures), return_when=FIRST_COMPLETED)
                 for fut in finished:
                     on_done(futures.pop(fut), fut.result())
+        except BaseException:
+            # Ctrl-C, or SIGTERM (the CLI raises): stop now, not after the rest of the grid, and leave no worker
+            # behind (Executor.terminate_workers() arrives in Python 3.14; before it, the workers are terminated)
+            procs = list((getattr(pool, "_processes", None) or {}).values())
+            pool.shutdown(wait=False, cancel_futures=True)
+            for proc in procs:
+                proc.terminate()
+            for proc in procs:
+                proc.join(timeout=10)
+            raise
+        pool.shutdown(wait=True)
         return
     try:
         import ray

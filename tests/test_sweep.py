@@ -231,3 +231,33 @@ def test_structured_ratios_reach_the_structured_methods_of_a_sweep_only():
     assert opts == {"lfp": {"ratio_depth": 0.5, "ratio_heads": 0.25}, "nsfp": {"ratio_depth": 0.5, "ratio_heads": 0.25}}
     with pytest.raises(ConfigError, match="need a structured method"):
         options_from_flags({"ratio_depth": 0.5}, ("uwmp",))
+
+
+def _cell_sleeping_above_half(cell):
+    """A cell function for spawned workers (module level, pickled by reference): ratios above 0.5 take minutes."""
+    import time
+
+    if cell["ratio"] > 0.5:
+        time.sleep(300)
+    return {"cell": cell, "skipped": "test"}
+
+
+@pytest.mark.slow
+def test_parallel_local_cells_stop_at_once_and_leave_no_worker():
+    """An interrupt while cells run in parallel (here raised by the first result's callback) stops the sweep without
+    waiting for the running and queued cells, and terminates the workers: no process outlives run_cells."""
+    import multiprocessing
+
+    from eegdeploy.sweep import Cell, run_cells
+
+    cells = [Cell("lfp", 0.5, "finetune"), Cell("lfp", 0.9, "finetune"), Cell("lfp", 0.8, "finetune")]
+    seen = []
+
+    def on_done(cell, result):
+        seen.append(cell.id)
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_cells(cells, _cell_sleeping_above_half, backend="local", on_done=on_done, jobs=2)
+    assert seen == ["lfp-r0.5-finetune-f0"]
+    assert multiprocessing.active_children() == []
