@@ -173,6 +173,9 @@ def main(argv: list[str] | None = None) -> int:
         "parity is the larger of the two exports').", "",
         markdown_table(["model", "test accuracy %", "params", "MACs", "MACs ratio", "ONNX parity",
                         "ort ms (b64)", "speedup", "ort ms, patch conv", "speedup, patch conv"], table), "",
+        "Uniform slimming keeps the largest fraction of every group whose params do not exceed the searched "
+        "subnet's; kept counts are whole units (heads, MLP units, channels), so the next fraction up already "
+        "exceeds them and uniform may land below the searched subnet's params.", "",
         f"Latency target (searched subnet): speedup >= 0.8 x MACs ratio = 0.8 x {macs_ratio:.2f} = {need:.2f}x. "
         f"Measured: {got:.2f}x with the patch embedding as a convolution ({'met' if got >= need else 'NOT met'}), "
         f"{got_raw:.2f}x as exported ({'met' if got_raw >= need else 'not met'}).", "",
