@@ -341,8 +341,9 @@ def seventy_five(results: dict[str, dict[str, Any]]) -> str:
         if b is not None:
             best.append((b["flops_reduction"], name, b))
     if held:
-        return ("**≥ 75 % fewer FLOPs within 0.5 points of the baseline:** " + "; ".join(held) + ". With a few dozen "
-                "test trials per fold, ±0.5 points is inside the noise: read the std columns before ranking methods.")
+        return ("**≥ 75 % fewer FLOPs within 0.5 points of the baseline:** " + "; ".join(held) + ". With about a hundred "
+                "test trials per fold (48 in a quick run), ±0.5 points is inside the noise: read the std columns "
+                "before ranking methods.")
     if not best:
         return "**No setting with ≥ 75 % fewer FLOPs held accuracy within 0.5 points**, and no setting held it at all."
     f, name, b = max(best, key=lambda t: t[0])
