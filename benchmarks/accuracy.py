@@ -218,10 +218,12 @@ def to_markdown(results: dict[str, dict[str, Any]], plan: Plan, quick: bool, sec
     took = f"in {seconds / 60:.1f} min wall" if not run.get("partial") else "(cells finished before it was stopped)"
     lines += [f"Produced by `{cmd}` {took} on {env.get('cpu') or platform.processor()} "
               f"({os.cpu_count()} cores), seed {seed}"
-              + (f", {run['jobs']} process(es) at a time" if run.get("jobs") and not run.get("partial") else "") + "."
+              + ("" if run.get("partial") else ", cells spread by Ray over its CPUs" if backend == "ray" else
+                 f", {run['jobs']} process(es) at a time" if run.get("jobs") else "") + "."
               + (f" Other work shared the machine: load average {load[0]:.1f} at the start and {load[1]:.1f} at the "
                  f"end (1-minute; {os.cpu_count()} cores)." if load else "")
-              + (f" CPU time of this run and its workers: {run['cpu_s'] / 60:.1f} min." if run.get("cpu_s") else "")
+              + (f" CPU time of this run and its workers: {run['cpu_s'] / 60:.1f} min"
+                 + (" (Ray's workers not counted)." if backend == "ray" else ".") if run.get("cpu_s") else "")
               + (f" Cells (compress runs) took {sum(cells) / len(cells):.0f} s on average (min {min(cells):.0f}, max "
                  f"{max(cells):.0f}, {len(cells)} cells, wall clock under that load)." if cells else "")
               + reused_note, "",
