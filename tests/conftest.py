@@ -36,3 +36,24 @@ def _data_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
 @pytest.fixture(autouse=True)
 def _seed() -> None:
     torch.manual_seed(0)
+
+
+class _Patchy(torch.nn.Module):
+    """torcheeg ViT's patch embedding (time patches of 4, grid patches of 3x3 on a 6x6 grid) and a linear head."""
+
+    def __init__(self, width: int, classes: int) -> None:
+        super().__init__()
+        from einops.layers.torch import Rearrange
+
+        self.to_patch_embedding = torch.nn.Sequential(
+            Rearrange("b (c p0) (h p1) (w p2) -> b c h w (p1 p2 p0)", p0=4, p1=3, p2=3), torch.nn.Linear(36, width))
+        self.head = torch.nn.Linear(width, classes)
+
+    def forward(self, x):
+        return self.head(self.to_patch_embedding(x).flatten(1, 3).mean(1))
+
+
+@pytest.fixture
+def patchy():
+    """Build a tiny ViT-style model: ``patchy(width, classes)``; input (batch, 8, 6, 6)."""
+    return _Patchy

@@ -81,24 +81,9 @@ def test_int8_always_writes_the_file_and_a_fixed_batch_is_refused():
         PackageConfig(int8_policy="sometimes")
 
 
-class _Patchy(nn.Module):
-    """torcheeg ViT's patch embedding (time patches of 4, grid patches of 3x3 on a 6x6 grid) and a head."""
-
-    def __init__(self):
-        super().__init__()
-        from einops.layers.torch import Rearrange
-
-        self.to_patch_embedding = nn.Sequential(
-            Rearrange("b (c p0) (h p1) (w p2) -> b c h w (p1 p2 p0)", p0=4, p1=3, p2=3), nn.Linear(36, 16))
-        self.head = nn.Linear(16, 3)
-
-    def forward(self, x):
-        return self.head(self.to_patch_embedding(x).flatten(1, 3).mean(1))
-
-
-def _patchy_package(tmp_path: Path, rewrite):
+def _patchy_package(patchy, tmp_path: Path, rewrite):
     torch.manual_seed(0)
-    model = _Patchy().eval()
+    model = patchy(16, 3).eval()
     x = np.random.default_rng(0).standard_normal((6, 8, 6, 6)).astype(np.float32)
     pkg = export_package(model, tmp_path, PackageFiles.beside("m.onnx"), PackageConfig(rewrite=rewrite),
                          example=torch.zeros(1, 8, 6, 6), metadata={"eegdeploy.stage": "slim"}, check_inputs=x,
@@ -116,7 +101,7 @@ def _ops(path: Path) -> list[str]:
 @pytest.mark.parametrize("timings, form", [({"as-is": 10.0, "strided-conv": 4.0}, "strided-conv"),
                                            ({"as-is": 4.0, "strided-conv": 4.0}, "as-is"), (None, "strided-conv")],
                          ids=["faster", "not-faster", "cost-model"])
-def test_rewrites_export_the_patch_embedding_as_a_conv_when_faster(tmp_path, monkeypatch, timings, form):
+def test_rewrites_export_the_patch_embedding_as_a_conv_when_faster(patchy, tmp_path, monkeypatch, timings, form):
     """With rewrites on, a ViT patch embedding is exported as a strided Conv when that is measured faster (timings
     are given here, not measured) or under the cost model; the file still computes the model's output."""
     import onnx
@@ -127,7 +112,7 @@ def test_rewrites_export_the_patch_embedding_as_a_conv_when_faster(tmp_path, mon
 
     if timings is not None:
         monkeypatch.setattr(choose, "measure", lambda options, x, **kw: dict(timings))
-    model, x, pkg = _patchy_package(tmp_path, RewriteConfig(measure=timings is not None, rounds=1))
+    model, x, pkg = _patchy_package(patchy, tmp_path, RewriteConfig(measure=timings is not None, rounds=1))
     first = pkg.rewrite.rewrites[0]
     assert (first.kind, first.layers, first.form) == ("patch-conv", ["to_patch_embedding"], form)
     ops = _ops(tmp_path / "m.onnx")

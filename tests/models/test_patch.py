@@ -7,19 +7,6 @@ from einops.layers.torch import Rearrange
 from eegdeploy.models.patch import PatchConv, patch_embedding_as_conv
 
 
-class Patchy(nn.Module):
-    """torcheeg ViT's embedding (time patches of 4, grid patches of 3x3 on a 6x6 grid) and a head."""
-
-    def __init__(self):
-        super().__init__()
-        self.to_patch_embedding = nn.Sequential(
-            Rearrange("b (c p0) (h p1) (w p2) -> b c h w (p1 p2 p0)", p0=4, p1=3, p2=3), nn.Linear(36, 5))
-        self.head = nn.Linear(5, 2)
-
-    def forward(self, x):
-        return self.head(self.to_patch_embedding(x).flatten(1, 3).mean(1))
-
-
 def naive(x, lin):
     """Cut every patch by index and embed it: out[b, c, h, w] = W @ x[b, c*4:(c+1)*4, 3h:3h+3, 3w:3w+3] ordered
     (p1, p2, p0)."""
@@ -43,9 +30,9 @@ def test_patch_conv_matches_a_patch_loop():
         assert torch.allclose(got, naive(x, lin), atol=1e-5)
 
 
-def test_swaps_the_embedding_and_keeps_the_output():
+def test_swaps_the_embedding_and_keeps_the_output(patchy):
     torch.manual_seed(0)
-    m = Patchy().eval()
+    m = patchy(5, 2).eval()
     x = torch.randn(5, 8, 6, 6)
     conv, n = patch_embedding_as_conv(m, x[:1])
     assert n == 1 and isinstance(conv.to_patch_embedding, PatchConv)
