@@ -106,6 +106,8 @@ def train_baselines(names: list[str], plan: Plan, work: Path, seed: int, say, jo
                     ) -> tuple[dict[str, dict[str, str]], int]:
     """Every model's fold baselines (reused if present), ``jobs`` at a time: {model: {fold: checkpoint path}} and
     how many were reused."""
+    from eegdeploy.sweep import run_in_processes
+
     folds = range(plan.folds if plan.split != "holdout" else 1)
     paths = {(name, fold): work / name / f"baseline-f{fold}.pt" for name in names for fold in folds}
     todo = [key for key, path in paths.items() if not path.exists()]
@@ -114,17 +116,7 @@ def train_baselines(names: list[str], plan: Plan, work: Path, seed: int, say, jo
         if (name, fold) not in todo:
             say(f"{name} fold {fold}: baseline reused from {path} (an earlier run of the same command)")
     tasks = [(name, plan, paths[(name, fold)], fold, seed) for name, fold in todo]
-    if jobs > 1 and len(tasks) > 1:
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
-
-        with ProcessPoolExecutor(max_workers=min(jobs, len(tasks)),
-                                 mp_context=multiprocessing.get_context("spawn")) as pool:
-            for line in pool.map(train_baseline, *zip(*tasks)):
-                say(line)
-    else:
-        for task in tasks:
-            say(train_baseline(*task))
+    run_in_processes(train_baseline, tasks, min(jobs, len(tasks)), lambda i, line: say(line))
     out = {name: {str(fold): str(paths[(name, fold)].resolve()) for fold in folds} for name in names}
     return out, len(paths) - len(todo)
 

@@ -233,40 +233,49 @@ class State:
         write_json(self.path, self.data)
 
 
+def run_in_processes(fn: Callable[..., Any], calls: Sequence[tuple[Any, ...]], jobs: int,
+                     on_result: Callable[[int, Any], None]) -> None:
+    """``fn(*calls[i])`` for every i, ``jobs`` at a time in spawned processes (in this process when ``jobs`` is 1:
+    then ``fn`` need not be picklable); ``on_result(i, result)`` runs here as each finishes, in any order.
+
+    An exception here (Ctrl-C, SIGTERM through the CLI, or one raised by ``on_result``) stops at once, not after
+    the remaining calls, and no worker outlives it."""
+    if jobs <= 1:
+        for i, args in enumerate(calls):
+            on_result(i, fn(*args))
+        return
+    import multiprocessing
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+    # not a multiprocessing.Pool: its daemonic workers cannot start the export's helper process
+    pool = ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn"))
+    try:
+        futures = {pool.submit(fn, *args): i for i, args in enumerate(calls)}
+        while futures:
+            finished, _ = wait(list(futures), return_when=FIRST_COMPLETED)
+            for fut in finished:
+                on_result(futures.pop(fut), fut.result())
+    except BaseException:
+        # Executor.terminate_workers() arrives in Python 3.14; before it, the workers are terminated here
+        procs = list((getattr(pool, "_processes", None) or {}).values())
+        pool.shutdown(wait=False, cancel_futures=True)
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            proc.join(timeout=10)
+        raise
+    pool.shutdown(wait=True)
+
+
 def run_cells(cells: Sequence[Cell], fn: Callable[[dict[str, Any]], dict[str, Any]], *, backend: str,
               on_done: Callable[[Cell, dict[str, Any]], None], ray_address: str | None = None,
               cpus_per_cell: int = 1, jobs: int = 1) -> None:
     """Run ``fn(asdict(cell))`` for each cell; ``on_done`` is called in this process as each finishes.
 
     Local with ``jobs`` > 1: ``fn`` (then a picklable module-level function or partial) runs in that many spawned
-    processes; cells finish in any order."""
-    if backend == "local" and jobs <= 1:
-        for c in cells:
-            on_done(c, fn(asdict(c)))
-        return
+    processes (``run_in_processes``); cells finish in any order."""
     if backend == "local":
-        import multiprocessing
-        from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-
-        # not a multiprocessing.Pool: its daemonic workers cannot start the export's helper process
-        pool = ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn"))
-        try:
-            futures = {pool.submit(fn, asdict(c)): c for c in cells}
-            while futures:
-                finished, _ = wait(list(futures), return_when=FIRST_COMPLETED)
-                for fut in finished:
-                    on_done(futures.pop(fut), fut.result())
-        except BaseException:
-            # Ctrl-C, or SIGTERM (the CLI raises): stop now, not after the rest of the grid, and leave no worker
-            # behind (Executor.terminate_workers() arrives in Python 3.14; before it, the workers are terminated)
-            procs = list((getattr(pool, "_processes", None) or {}).values())
-            pool.shutdown(wait=False, cancel_futures=True)
-            for proc in procs:
-                proc.terminate()
-            for proc in procs:
-                proc.join(timeout=10)
-            raise
-        pool.shutdown(wait=True)
+        run_in_processes(fn, [(asdict(c),) for c in cells], jobs, lambda i, res: on_done(cells[i], res))
         return
     try:
         import ray
@@ -309,7 +318,7 @@ def sweep(spec: dict[str, Any], cfg: SweepConfig, *, progress: Callable[[str], N
     cells = make_cells(cfg)
     todo = [c for c in cells if c.id not in state.done()]
     if cfg.backend != "local" or cfg.jobs > 1:  # cells at once: one recovery mode of each pruning first
-        todo.sort(key=lambda c: cfg.recovers.index(c.recover) if c.recover in cfg.recovers else 0)
+        todo.sort(key=lambda c: cfg.recovers.index(c.recover))
     retry = sum(1 for c in todo if c.id in state.failed())
     say = progress or (lambda msg: None)
     event = on_cell or (lambda kind, cell, n, total: None)

@@ -261,3 +261,17 @@ def test_parallel_local_cells_stop_at_once_and_leave_no_worker():
         run_cells(cells, _cell_sleeping_above_half, backend="local", on_done=on_done, jobs=2)
     assert seen == ["lfp-r0.5-finetune-f0"]
     assert multiprocessing.active_children() == []
+
+
+@pytest.mark.slow
+def test_run_in_processes_returns_every_result_with_its_index():
+    """The pool the sweep's cells and the accuracy benchmark's baselines share: each call's result reaches the
+    callback with the call's index; with one job the calls run here (a lambda, not picklable, is fine)."""
+    from eegdeploy.sweep import run_in_processes
+
+    got = {}
+    run_in_processes(pow, [(2, 3), (3, 2), (5, 1)], 2, got.__setitem__)
+    assert got == {0: 8, 1: 9, 2: 5}
+    here = {}
+    run_in_processes(lambda a, b: a - b, [(5, 1), (9, 2)], 1, here.__setitem__)
+    assert here == {0: 4, 1: 7}
