@@ -398,8 +398,10 @@ class AtenModule(nn.Module):
     def count_macs(self, x: torch.Tensor) -> tuple[int, int, dict[str, int]]:
         """(MACs, FLOPs, MACs per layer) of one call on ``x``'s shape, in eegdeploy's counting convention
         (eegdeploy.bench.counting): MACs of the convolutions and linear layers, named by their weight's module
-        path; FLOPs 2 x MACs + bias adds + norms 2/element + activations 1/element + pooling windows. Shapes only
+        path, and of matrix products between activations (attention); FLOPs 2 x MACs + bias adds + norms 2/element + activations 1/element + pooling windows. Shapes only
         (a run on the meta device)."""
+        from eegdeploy.bench.counting import contraction_macs
+
         self._check_input(x)
         tally: dict[str, int] = {"macs": 0, "flops": 0}
         per_layer: dict[str, int] = {}
@@ -415,8 +417,14 @@ class AtenModule(nn.Module):
                 mac = n * int(t[1].shape[-1])
             elif name.startswith("conv") and len(t) >= 2:
                 mac = n * math.prod(t[1].shape[1:])
+            else:
+                mac = contraction_macs(name, args, None, out)
             if mac:
-                bias = len(args) > 2 and isinstance(args[2], torch.Tensor)
+                if name in ("addmm", "baddbmm"):
+                    bias = True
+                else:
+                    bias = (name == "linear" or name.startswith("conv")) and len(args) > 2 \
+                        and isinstance(args[2], torch.Tensor)
                 tally["flops"] += 2 * mac + (n if bias else 0)
                 ref = self._steps[i][2][1]
                 layer = names.get(ref.i, f"step {i}") if isinstance(ref, Ref) else f"step {i}"

@@ -32,6 +32,44 @@ def test_count_exact_macs_for_hand_computed_layers():
     assert "MACs" in c.convention
 
 
+class _Attention(nn.Module):
+    """Single-head attention over 5 tokens of width 8, written with the operators models use."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.qkv = nn.Linear(8, 24, bias=False)
+        self.mha = nn.MultiheadAttention(8, 2, batch_first=True)
+        self.out = nn.Linear(8, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        q, k, v = self.qkv(x).chunk(3, -1)
+        a = (q @ k.transpose(-1, -2)).softmax(-1)  # 5x5 scores, 8 MACs each
+        y = torch.matmul(a, v)  # 5x8 outputs, 5 MACs each
+        y = y + nn.functional.scaled_dot_product_attention(y, y, y)  # 5x5x8 twice
+        y = y + self.mha(y, y, y)[0]  # 4 projections 5x8x8, scores 5x5x8, values 5x5x8
+        z = torch.einsum("bnd,bnd->bn", y, y)  # 5x8
+        return self.out(y.mean(1)) + z.sum(1, keepdim=True)
+
+
+def test_count_includes_attention_products_in_every_written_form():
+    c = count(_Attention().eval(), torch.zeros(1, 5, 8))
+    linear = 5 * 24 * 8 + 3 * 8
+    products = 5 * 5 * 8 + 5 * 8 * 5 + 2 * 5 * 5 * 8 + 5 * 8
+    mha = 4 * 5 * 8 * 8 + 2 * 5 * 5 * 8
+    assert c.macs == linear + products + mha
+    assert c.per_layer["mha"] == mha and c.per_layer["qkv"] == 5 * 24 * 8
+    assert c.skipped_ops == []
+
+
+def test_count_of_an_aten_graph_equals_the_module_count():
+    from eegdeploy.models.aten import from_aten, to_aten
+
+    model = _Attention().eval()
+    x = torch.randn(2, 5, 8)
+    graph = from_aten(to_aten(model, x))
+    assert count(graph, x, cross_check=False).macs == count(model, x, cross_check=False).macs
+
+
 def test_count_flags_disagreement_of_a_counter_that_skips_subclassed_convs():
     class MyConv(nn.Conv2d):  # thop does not count subclasses of nn.Conv2d
         pass
