@@ -278,9 +278,14 @@ def to_markdown(results: dict[str, dict[str, Any]], plan: Plan, quick: bool, sec
                 for r in rows]
         lines += [markdown_table(["method", "ratio", "recovery", "n", "accuracy %", "baseline %", "Δ points",
                                   "FLOPs −", "params −", "speedup"], body), ""]
-        for kind in ("skipped", "failed"):
+        for kind in ("skipped", "failed"):  # one line per reason: a method a model cannot take skips every cell
+            by_reason: dict[str, list[str]] = {}
             for k, v in res["table"].get(kind, {}).items():
-                lines.append(f"- {kind} `{k}`: {v}")
+                by_reason.setdefault(v, []).append(k)
+            for reason, cells in by_reason.items():
+                which = f"`{cells[0]}`" if len(cells) == 1 else \
+                    f"{len(cells)} cells ({', '.join(f'`{c}`' for c in cells[:2])}{', ...' if len(cells) > 2 else ''})"
+                lines.append(f"- {kind} {which}: {reason}")
         kg_rows = []
         for cid, cell in sorted(res["kg_cells"].items()):
             if "summary" not in cell or "kg" not in cell["summary"]:

@@ -43,3 +43,13 @@ def test_seventy_five_names_the_setting_or_the_best_that_held():
     text = seventy_five({"eegnet-deap": {"table": {"rows": low}}})
     assert text.startswith("**No setting with ≥ 75 % fewer FLOPs held accuracy within 0.5 points.**")
     assert "eegnet-deap lfp 0.3 finetune (FLOPs −51.0%)" in text
+
+
+def test_cells_skipped_for_one_reason_are_one_line():
+    why = "CCNN has no BatchNorm layers; use --method lfp"
+    skipped = {f"nsfp-r{r}-finetune-f{f}": why for r in (0.5, 0.8) for f in range(3)}
+    skipped["lfp-r0.8-scratch-f1"] = "out of memory"
+    res = {"ccnn-deap": {"table": {"rows": ROWS, "skipped": skipped, "failed": {}}, "kg_cells": {}}}
+    lines = [ln for ln in to_markdown(res, QUICK, True, 120.0, "local", 0).splitlines() if ln.startswith("- skipped")]
+    assert lines == ["- skipped 6 cells (`nsfp-r0.5-finetune-f0`, `nsfp-r0.5-finetune-f1`, ...): " + why,
+                     "- skipped `lfp-r0.8-scratch-f1`: out of memory"]
