@@ -164,10 +164,66 @@ def _parity(model: nn.Module, onnx_bytes: bytes, example: torch.Tensor, check_in
                          gpu=cfg.gpu_parity)
 
 
+def drop_zero_branches(m: Any) -> int:
+    """Remove what a dropped residual branch leaves in the graph: ``Add(x, Mul(x, 0))`` becomes ``x``.
+
+    A block dropped by depth pruning is a ``ZeroBranch`` (``x * 0``) under the model's own residual add, which
+    exporters and onnxsim keep (``x * 0`` is not 0 for an infinite or NaN ``x``). For finite inputs the add is
+    the identity, so its uses read ``x`` instead (an ``Identity`` where it is a graph output) and the ``Mul``
+    goes when nothing else reads it. The parity check that follows runs on the result. Returns the adds removed.
+    """
+    import numpy as np
+    from onnx import numpy_helper
+
+    g = m.graph
+    if any(a.type in (a.GRAPH, a.GRAPHS) for n in g.node for a in n.attribute):
+        return 0  # control flow: names inside subgraphs are out of this pass's sight
+    zero = {i.name for i in g.initializer if i.data_type == 1 and int(np.prod(i.dims)) == 1
+            and float(numpy_helper.to_array(i).reshape(-1)[0]) == 0.0}
+    for node in g.node:
+        if node.op_type == "Constant" and node.attribute and node.attribute[0].name == "value":
+            t = node.attribute[0].t
+            if t.data_type == 1 and int(np.prod(t.dims)) == 1 and float(numpy_helper.to_array(t).reshape(-1)[0]) == 0:
+                zero.add(node.output[0])
+    producer = {o: n for n in g.node for o in n.output}
+    outputs = {o.name for o in g.output}
+    removed = 0
+    for add in [n for n in g.node if n.op_type == "Add" and len(n.input) == 2]:
+        for x, other in ((add.input[0], add.input[1]), (add.input[1], add.input[0])):
+            mul = producer.get(other)
+            if mul is None or mul.op_type != "Mul" or len(mul.input) != 2:
+                continue
+            rest = list(mul.input)
+            if x not in rest:
+                continue
+            rest.remove(x)
+            if rest[0] not in zero:
+                continue
+            out = add.output[0]
+            if out in outputs:
+                add.op_type, add.input[:] = "Identity", [x]
+            else:
+                for n in g.node:
+                    n.input[:] = [x if i == out else i for i in n.input]
+                g.node.remove(add)
+            removed += 1
+            if not any(mul.output[0] in n.input for n in g.node) and mul.output[0] not in outputs:
+                g.node.remove(mul)
+            break
+    if removed:  # the zeros nothing reads any more
+        used = {i for n in g.node for i in n.input} | outputs
+        for n in [n for n in g.node if n.op_type == "Constant" and n.output[0] in zero and n.output[0] not in used]:
+            g.node.remove(n)
+        for i in [i for i in g.initializer if i.name in zero and i.name not in used]:
+            g.initializer.remove(i)
+    return removed
+
+
 def _finish(path: str, metadata: Mapping[str, str]) -> bytes:
     import onnx
 
     m = onnx.load(path)
+    drop_zero_branches(m)
     onnx.checker.check_model(m)
     keep = [p for p in m.metadata_props if not p.key.startswith("onnxsim.")]  # onnxsim's bookkeeping: noise here
     del m.metadata_props[:]

@@ -220,3 +220,43 @@ def test_explicit_dynamo_exporter(tmp_path):
                       check_inputs=np.random.default_rng(0).standard_normal((4, 1, 8, 8)).astype(np.float32))
     assert res.exporter == "dynamo" and res.attempts[0].startswith("dynamo: ok") and len(res.attempts) == 1
     assert res.parity_max_abs <= 1e-4 and res.input_shape[1:] == [1, 8, 8]
+
+
+class _Residual(nn.Module):
+    def __init__(self, branch: nn.Module) -> None:
+        super().__init__()
+        self.f = branch
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.f(x)
+
+
+class _ScaledByZero(nn.Module):
+    """``y * 0`` of a value other than the residual's own input: not a dropped branch, so kept."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.register_buffer("zero", torch.zeros(()))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.flip(-1) * self.zero
+
+
+def test_dropped_residual_branches_leave_no_operator_in_the_export(tmp_path):
+    import onnxruntime as ort
+
+    from eegdeploy.prune import ZeroBranch
+
+    torch.manual_seed(0)
+    model = nn.Sequential(_Residual(ZeroBranch()), _Residual(nn.Linear(8, 8)), _Residual(_ScaledByZero()),
+                          nn.Linear(8, 2), _Residual(ZeroBranch())).eval()  # the last add is the graph output
+    x = torch.randn(3, 5, 8)
+    res = export_onnx(model, tmp_path / "m.onnx", ExportConfig(), example=x)
+    ops = [n.op_type for n in onnx.load(str(tmp_path / "m.onnx")).graph.node]
+    # one Add for the linear residual, one Add and one Mul for the flipped branch, an Identity for the output
+    assert ops.count("Add") == 2 and ops.count("Mul") == 1 and ops.count("Identity") == 1
+    assert res.parity_max_abs <= 1e-5
+    sess = ort.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"])
+    got = sess.run(None, {sess.get_inputs()[0].name: x.numpy()})[0]
+    with torch.no_grad():
+        np.testing.assert_allclose(got, model(x).numpy(), atol=1e-5)
