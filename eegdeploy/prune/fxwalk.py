@@ -130,7 +130,10 @@ class _Walker:
 
     def run(self, input_shape: tuple[int, ...]) -> Analysis:
         for node in self.gm.graph.nodes:
-            self.slots[node] = self.visit(node)
+            try:
+                self.slots[node] = self.visit(node)
+            except Exception as err:  # a form the walk was not written for: the node's inputs stay whole
+                self.slots[node] = self.unknown(node, f"{node.target} ({type(err).__name__})")
         unit_of = self.uf.roots()
         frozen: dict[int, str] = {}
         for s, r in self.reasons.items():

@@ -289,7 +289,9 @@ def slim(model: nn.Module, plan: PrunePlan, example: torch.Tensor | None = None,
 
 
 def check_slim(slim_model: nn.Module, reference: nn.Module, inputs: torch.Tensor, *, what: str = "pruned") -> float:
-    """max |slim(x) - reference(x)| over ``inputs`` (both in eval mode); a ParityError above ``SLIM_TOLERANCE``.
+    """max |slim(x) - reference(x)| over ``inputs`` (both in eval mode); a ParityError above the tolerance,
+    ``SLIM_TOLERANCE`` x max(1, max |reference(x)|): float32 rounding grows with the size of the values, so a model
+    whose outputs reach 30 may differ by 3e-5 in summation order alone.
 
     The one slim-vs-pruned check: ``slim(verify=True)`` and ``compress`` both go through it.
     """
@@ -298,12 +300,15 @@ def check_slim(slim_model: nn.Module, reference: nn.Module, inputs: torch.Tensor
     reference.eval()
     try:
         with torch.no_grad():
-            diff = float((slim_model(inputs) - reference(inputs)).abs().max())
+            ref = reference(inputs)
+            diff = float((slim_model(inputs) - ref).abs().max())
+            scale = max(1.0, float(ref.abs().max()))
     finally:
         slim_model.train(was[0])
         reference.train(was[1])
-    if not diff <= SLIM_TOLERANCE:
-        raise ParityError(f"the slim model differs from the {what} model by {diff:.3g} (tolerance {SLIM_TOLERANCE})",
+    tolerance = SLIM_TOLERANCE * scale
+    if not diff <= tolerance:
+        raise ParityError(f"the slim model differs from the {what} model by {diff:.3g} (tolerance {tolerance:.3g})",
                           fix="report this with the model; meanwhile keep the offending layer with --keep")
     return diff
 

@@ -197,7 +197,11 @@ class Walker:
                 self.val[node] = custom
                 continue
             rule = RULES.get(op_name(node))
-            self.val[node] = rule(self, node) if rule is not None else self.unknown(node)
+            try:
+                self.val[node] = rule(self, node) if rule is not None else self.unknown(node)
+            except Exception as err:  # a rule meeting a form it was not written for: the node's inputs stay whole
+                self.val[node] = self.unknown(node, f"{op_name(node)} in a form the analysis does not follow "
+                                                    f"({type(err).__name__})")
         unit_of = self.uf.roots()
         frozen: dict[int, str] = {}
         for s, r in self.reasons.items():
@@ -229,17 +233,22 @@ def analyse(model: nn.Module, example: torch.Tensor, *, keep: Sequence[str] = ()
         if isinstance(cap, fx.GraphModule):
             from eegdeploy.prune.fxwalk import walk
 
-            return walk(cap, example[:1], keep)
-        analysis = Walker(cap, model, keep).run(tuple(example.shape[1:]))
-        from eegdeploy.prune.depth import find_depth
+            analysis = walk(cap, example[:1], keep)
+        else:
+            analysis = Walker(cap, model, keep).run(tuple(example.shape[1:]))
+            from eegdeploy.prune.depth import find_depth
 
-        info = find_depth(cap, model, example[:1], set(analysis.layers))
-        keep_pats = compile_patterns(list(keep))
-        for g in info.groups:
-            hit = next((b for b in g.producers + g.members if matches_any(b, keep_pats)), None)
-            if hit is not None and g.prunable:
-                g.prunable, g.reason = False, f"{hit} matches a keep pattern"
-        analysis.depth, analysis.blocks, analysis.depth_refused = info.groups, info.blocks, info.refused
+            info = find_depth(cap, model, example[:1], set(analysis.layers))
+            keep_pats = compile_patterns(list(keep))
+            for g in info.groups:
+                hit = next((b for b in g.producers + g.members if matches_any(b, keep_pats)), None)
+                if hit is not None and g.prunable:
+                    g.prunable, g.reason = False, f"{hit} matches a keep pattern"
+            analysis.depth, analysis.blocks, analysis.depth_refused = info.groups, info.blocks, info.refused
+        from eegdeploy.prune.probe import apply_verdicts, probe_groups, probing
+
+        if not probing():  # what the graph cannot show, the slim model settles (prune/probe.py)
+            apply_verdicts(analysis, probe_groups(model, analysis, example[:1], tuple(keep)))
         return analysis
     finally:
         for m, k, h in hooks:
