@@ -10,7 +10,8 @@ fails to run, or runs and computes something else than the masked model.
 upper half of its units in one slim copy, which is compared with the masked model on random inputs, the same
 check as ``slim(verify=True)``. When that copy fails, the groups are split in halves and each half is tried
 (bisection), down to the groups that fail alone; those are kept whole, with the error as their reason. A model the
-analysis gets right costs one slim; ``k`` bad groups among ``n`` cost about ``2 k log2 n``. Verdicts are cached
+analysis gets right costs one slim; ``k`` bad groups among ``n`` cost about ``2 k log2 n``, at most ``MAX_TRIALS``
+(groups left untried stay prunable, and the slim check of the run itself still guards them). Verdicts are cached
 per model object and input shape, like the capture, so planning, slimming and search pay once.
 """
 
@@ -29,6 +30,7 @@ from eegdeploy.prune.units import Analysis, ChannelGroup
 _CACHE: "OrderedDict[tuple[int, tuple[int, ...], tuple[str, ...]], tuple[weakref.ref, dict[str, str]]]" = \
     OrderedDict()
 _CACHE_SIZE = 32
+MAX_TRIALS = 40  # slim copies after the first: enough for about 4 bad groups among 30; beyond, the run's check
 _ACTIVE = [False]  # the probe's own slim calls analyse the model again: they must not probe
 
 
@@ -54,9 +56,11 @@ def _trial(model: nn.Module, analysis: Analysis, groups: list[ChannelGroup], exa
     keep = {g.name: list(range(g.size - max(1, g.size // 2))) for g in groups}
     plan = PrunePlan(method="probe", ratio=0.5, keep=keep, sizes={g.name: g.size for g in groups},
                      input_shape=tuple(example.shape[1:]))
+    gen = torch.Generator().manual_seed(0)
+    inputs = torch.randn((2, *example.shape[1:]), generator=gen, dtype=example.dtype)
     try:
         small = slim(model, plan, example[:1], verify=False)
-        verify_slim(model, small, plan, example[:1], analysis=analysis)
+        verify_slim(model, small, plan, example[:1], inputs, analysis=analysis)
     except Exception as err:
         text = str(err).splitlines()[0].split("; ")[0] if str(err) else ""
         return f"{type(err).__name__}: {text[:140]}"
@@ -64,7 +68,7 @@ def _trial(model: nn.Module, analysis: Analysis, groups: list[ChannelGroup], exa
 
 
 def _bisect(model: nn.Module, analysis: Analysis, groups: list[ChannelGroup], example: torch.Tensor,
-            failed: str | None) -> dict[str, str]:
+            failed: str | None, budget: list[int]) -> dict[str, str]:
     if failed is None:
         return {}
     if len(groups) == 1:
@@ -72,7 +76,10 @@ def _bisect(model: nn.Module, analysis: Analysis, groups: list[ChannelGroup], ex
     mid = len(groups) // 2
     out: dict[str, str] = {}
     for half in (groups[:mid], groups[mid:]):
-        out.update(_bisect(model, analysis, half, example, _trial(model, analysis, half, example)))
+        if budget[0] <= 0:  # left prunable: the slim check of the run itself still guards them
+            break
+        budget[0] -= 1
+        out.update(_bisect(model, analysis, half, example, _trial(model, analysis, half, example), budget))
     return out
 
 
@@ -92,7 +99,8 @@ def probe_groups(model: nn.Module, analysis: Analysis, example: torch.Tensor,
         model.eval()
         try:
             with _probing(), torch.random.fork_rng():
-                verdicts = _bisect(model, analysis, groups, example, _trial(model, analysis, groups, example))
+                verdicts = _bisect(model, analysis, groups, example, _trial(model, analysis, groups, example),
+                                   [MAX_TRIALS])
         finally:
             model.train(was)
     _CACHE[key] = (weakref.ref(model), verdicts)
