@@ -8,10 +8,10 @@ fails to run, or runs and computes something else than the masked model.
 
 ``probe_groups`` settles that by running the slim model: every prunable group (depth groups included) loses the
 upper half of its units in one slim copy, which is compared with the masked model on random inputs, the same
-check as ``slim(verify=True)``. When that copy fails, the groups are split in halves and each half is tried
-(bisection), down to the groups that fail alone; those are kept whole, with the error as their reason. A model the
-analysis gets right costs one slim; ``k`` bad groups among ``n`` cost about ``2 k log2 n``, at most ``MAX_TRIALS``
-(groups left untried stay prunable, and the slim check of the run itself still guards them). Verdicts are cached
+check as ``slim(verify=True)``. When that copy fails, each group is tried alone (up to ``MAX_TRIALS`` groups; with
+more, the groups are split in halves and each half tried, down to the groups that fail alone, within ``MAX_TRIALS``
+copies: groups left untried stay prunable, and the slim check of the run itself still guards them); the groups
+that fail are kept whole, with the error as their reason. A model the analysis gets right costs one slim copy. Verdicts are cached
 per model object and input shape, like the capture, so planning, slimming and search pay once.
 """
 
@@ -30,7 +30,7 @@ from eegdeploy.prune.units import Analysis, ChannelGroup
 _CACHE: "OrderedDict[tuple[int, tuple[int, ...], tuple[str, ...]], tuple[weakref.ref, dict[str, str]]]" = \
     OrderedDict()
 _CACHE_SIZE = 32
-MAX_TRIALS = 40  # slim copies after the first: enough for about 4 bad groups among 30; beyond, the run's check
+MAX_TRIALS = 40  # slim copies after the first (each group alone, or a bisection's within this budget)
 _ACTIVE = [False]  # the probe's own slim calls analyse the model again: they must not probe
 
 
@@ -99,8 +99,14 @@ def probe_groups(model: nn.Module, analysis: Analysis, example: torch.Tensor,
         model.eval()
         try:
             with _probing(), torch.random.fork_rng():
-                verdicts = _bisect(model, analysis, groups, example, _trial(model, analysis, groups, example),
-                                   [MAX_TRIALS])
+                failed = _trial(model, analysis, groups, example)
+                if failed is not None and len(groups) <= MAX_TRIALS:  # each alone: exact, n more slim copies
+                    for g in groups:
+                        why = _trial(model, analysis, [g], example)
+                        if why is not None:
+                            verdicts[g.name] = why
+                else:
+                    verdicts = _bisect(model, analysis, groups, example, failed, [MAX_TRIALS])
         finally:
             model.train(was)
     _CACHE[key] = (weakref.ref(model), verdicts)
