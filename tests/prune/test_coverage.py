@@ -32,7 +32,7 @@ def test_documented_figures_meet_the_targets():
     built = {n: r for n, r in rows.items() if r[2] != "does not build"}
     assert all(r[2] in ("export", "fx") for r in built.values()), "every torcheeg model that builds is captured"
     ok = [n for n, r in built.items() if r[5] != "-" and float(r[5]) <= 0.70 and r[6] != "-"
-          and float(r[6]) <= 1e-5 and r[7] == "ok"]
+          and float(r[6]) <= 1e-5 and r[7].startswith("ok")]
     assert len(ok) >= 0.9 * len(built), (len(ok), len(built))
     summary = re.search(r"(\d+) of (\d+) slim to at most 70%", DOC.read_text(encoding="utf-8"))
     assert summary and int(summary.group(1)) == len(ok) and int(summary.group(2)) == len(built)
@@ -46,7 +46,7 @@ def test_coverage_does_not_regress():
         doc = rows[r.name]
         if doc[2] in ("export", "fx"):
             assert r.captured in ("export", "fx"), (r.name, r.error)
-        if doc[5] != "-" and float(doc[5]) <= 0.70 and doc[7] == "ok":
+        if doc[5] != "-" and float(doc[5]) <= 0.70 and doc[7].startswith("ok"):
             assert r.macs_ratio is not None and r.macs_ratio <= float(doc[5]) + 0.01, (r.name, r.macs_ratio, r.error)
             assert r.parity is not None and r.parity <= 1e-5, (r.name, r.parity)
         if "blocks dropped" in doc[8]:  # depth: the same blocks still drop, exactly
