@@ -123,13 +123,17 @@ def main(argv: list[str] | None = None) -> int:
         mid = (lo + hi) / 2
         p = count(slim(model, uniform_plan(space, mid), x, verify=False), x, cross_check=False).params
         lo, hi = (mid, hi) if p <= best.params else (lo, mid)
-    keep_u = lo
+    keep_u, keep_up = lo, hi
     uniform = slim(model, uniform_plan(space, keep_u), x)
+    uniform_up = slim(model, uniform_plan(space, keep_up), x)  # the next whole-unit width: above the searched params
     ft = replace(train, epochs=args.finetune)
     fit(searched, splits, ft, seed=args.seed)
     fit(uniform, splits, ft, seed=args.seed)
+    fit(uniform_up, splits, ft, seed=args.seed)
     rows_m = [("unpruned", model), ("searched (supernet + NSGA-II)", searched),
-              (f"uniform (keep {100 * keep_u:.1f}% of every group)", uniform)]
+              (f"uniform (keep {100 * keep_u:.1f}% of every group)", uniform),
+              (f"uniform, next width up (keep {100 * keep_up:.1f}%)", uniform_up)]
+    comparisons = {2, 3}  # uniform rows: comparisons, not products of the search
     if res.chosen is not best:  # the knee plan.json holds, fine-tuned alike
         knee_m = slim(sup, sup_space.plan(res.chosen.genes), x)
         fit(knee_m, splits, ft, seed=args.seed)
@@ -160,8 +164,8 @@ def main(argv: list[str] | None = None) -> int:
                       f"{ms[n + i]:.2f}", f"{ms[n] / ms[n + i]:.2f}x"])
     targets = []
     for i in range(1, n):
-        if i == 2:
-            continue  # uniform is the comparison, not a product of the search
+        if i in comparisons:
+            continue
         ratio = base_macs / count(rows_m[i][1], x, cross_check=False).macs
         need = 0.8 * ratio
         same, shipped = ms[n] / ms[n + i], ms[0] / ms[n + i]
@@ -188,9 +192,9 @@ def main(argv: list[str] | None = None) -> int:
         "parity is the larger of the two exports').", "",
         markdown_table(["model", "test accuracy %", "params", "MACs", "MACs ratio", "ONNX parity",
                         "ort ms (b64)", "speedup", "ort ms, patch conv", "speedup, patch conv"], table), "",
-        "Uniform slimming keeps the largest fraction of every group whose params do not exceed the searched "
-        "subnet's; kept counts are whole units (heads, MLP units, channels), so the next fraction up already "
-        "exceeds them and uniform may land below the searched subnet's params.", "",
+        "Uniform slimming keeps one fraction of every group; kept counts are whole units (heads, MLP units, "
+        "channels), so no fraction lands on the searched subnet's params exactly. The two uniform rows bracket "
+        "them: the largest fraction not above them and the next one up (fine-tuned alike).", "",
         "Latency target: speedup >= 0.8 x MACs ratio (MACs include attention's matrix products, as torch's "
         "counter does):", "", *targets, "",
         "Where the time goes (onnxruntime profile, batch 64, 1 thread, share of kernel time per operator type):",
