@@ -212,12 +212,12 @@ def to_markdown(results: dict[str, dict[str, Any]], plan: Plan, quick: bool, sec
               f"({os.cpu_count()} cores), seed {seed}"
               + ("" if run.get("partial") else ", cells spread by Ray over its CPUs" if backend == "ray" else
                  f", {run['jobs']} process(es) at a time" if run.get("jobs") else "") + "."
-              + (f" Other work shared the machine: load average {load[0]:.1f} at the start and {load[1]:.1f} at the "
-                 f"end (1-minute; {os.cpu_count()} cores)." if load else "")
+              + (f" Load average {load[0]:.1f} at the start and {load[1]:.1f} at the end (1-minute, {os.cpu_count()} "
+                 "cores; the run's own processes count in it)." if load else "")
               + (f" CPU time of this run and its workers: {run['cpu_s'] / 60:.1f} min"
                  + (" (Ray's workers not counted)." if backend == "ray" else ".") if run.get("cpu_s") else "")
               + (f" Cells (compress runs) took {sum(cells) / len(cells):.0f} s on average (min {min(cells):.0f}, max "
-                 f"{max(cells):.0f}, {len(cells)} cells, wall clock under that load)." if cells else "")
+                 f"{max(cells):.0f}, {len(cells)} cells, wall clock)." if cells else "")
               + reused_note, "",
               "- Data (see docs/data.md: simulated DEAP recordings with a weak frontal alpha asymmetry / temporal gamma "
               "valence effect and rating noise): " + "; ".join(f"{m}: `--data {d}`" for m, d in plan.data.items()
