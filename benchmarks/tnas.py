@@ -132,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     fit(uniform_up, splits, ft, seed=args.seed)
     rows_m = [("unpruned", model), ("searched (supernet + NSGA-II)", searched),
               (f"uniform (keep {100 * keep_u:.1f}% of every group)", uniform),
-              (f"uniform, next width up (keep {100 * keep_up:.1f}%)", uniform_up)]
+              ("uniform, the next whole-unit width up", uniform_up)]
     comparisons = {2, 3}  # uniform rows: comparisons, not products of the search
     if res.chosen is not best:  # the knee plan.json holds, fine-tuned alike
         knee_m = slim(sup, sup_space.plan(res.chosen.genes), x)
